@@ -1,0 +1,157 @@
+"""The queue of received messages and the waiters of pings.
+
+Both are small synchronisation objects used by
+:class:`~anyws.protocol.WebSocketCommonProtocol`. They only rely on
+:class:`anyio.Event`, so they work the same on every AnyIO backend.
+
+Invariants of :class:`MessageQueue`:
+
+* a message leaves the queue only when :meth:`MessageQueue.get` returns it:
+  the wait and the removal are separated by no checkpoint, so cancelling a
+  ``get`` (for example with ``move_on_after``) never loses a message;
+* at most one task waits in :meth:`MessageQueue.get` at a time;
+* once closed, the queue still hands out the messages it holds, then ``None``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+
+from ._types import Data
+from .exceptions import ConcurrencyError, ConnectionClosed
+
+__all__ = ("MessageQueue", "PingWaiter")
+
+
+class MessageQueue:
+    """A FIFO of whole messages between the reader task and ``recv()``.
+
+    The reader calls :meth:`put` and waits in :meth:`wait_for_space` before
+    reading more from the network: that is how ``max_queue`` turns into
+    backpressure on the peer.
+    """
+
+    def __init__(self) -> None:
+        self._messages: deque[Data] = deque()
+        self._closed = False
+        self._getting = False
+        # anyio events cannot be reset: a fresh one is made for each wait.
+        self._not_empty: anyio.Event | None = None
+        self._not_full: anyio.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @property
+    def closed(self) -> bool:
+        """Whether no more messages will be put."""
+        return self._closed
+
+    def put(self, message: Data) -> None:
+        """Append a message; wake the task waiting in :meth:`get`."""
+        self._messages.append(message)
+        if self._not_empty is not None:
+            self._not_empty.set()
+
+    def close(self) -> None:
+        """Mark the end of the messages; wake every waiter. Idempotent."""
+        self._closed = True
+        if self._not_empty is not None:
+            self._not_empty.set()
+        if self._not_full is not None:
+            self._not_full.set()
+
+    async def get(self) -> Data | None:
+        """Return the next message, waiting for one if needed.
+
+        Returns:
+            The oldest message, or ``None`` once the queue is closed and
+            empty.
+
+        Raises:
+            ConcurrencyError: if another task is already waiting here.
+        """
+        if self._getting:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine is already "
+                "waiting for the next message"
+            )
+        self._getting = True
+        try:
+            while not self._messages:
+                if self._closed:
+                    return None
+                self._not_empty = anyio.Event()
+                await self._not_empty.wait()
+            # No checkpoint between the end of the wait and the removal: a
+            # cancellation either happens before (the message stays) or not
+            # at all (the message is returned).
+            message = self._messages.popleft()
+            if self._not_full is not None:
+                self._not_full.set()
+            return message
+        finally:
+            self._getting = False
+
+    async def wait_for_space(self, max_queue: int | None) -> None:
+        """Wait until the queue holds fewer than ``max_queue`` messages.
+
+        Args:
+            max_queue: the limit; ``None`` means no limit. It is read again
+                after every wake-up, so changing it applies at once.
+        """
+        while (
+            max_queue is not None
+            and len(self._messages) >= max_queue
+            and not self._closed
+        ):
+            self._not_full = anyio.Event()
+            await self._not_full.wait()
+
+
+class PingWaiter:
+    """What :meth:`~anyws.protocol.WebSocketCommonProtocol.ping` returns.
+
+    Awaiting it returns ``None`` once the matching pong has arrived, or raises
+    :exc:`~anyws.exceptions.ConnectionClosed` if the connection closed first.
+    It may be awaited several times, by several tasks, or never. Cancelling
+    one await affects nothing else: the waiter only observes an event.
+    """
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._exc: ConnectionClosed | None = None
+
+    def done(self) -> bool:
+        """Whether the pong arrived or the connection closed."""
+        return self._event.is_set()
+
+    def _acknowledge(self) -> None:
+        self._event.set()
+
+    def _abort(self, exc: ConnectionClosed) -> None:
+        if not self._event.is_set():
+            self._exc = exc
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Wait for the pong; same as awaiting the waiter itself.
+
+        Raises:
+            ConnectionClosed: the connection closed before the pong arrived.
+        """
+        await self._event.wait()
+        if self._exc is not None:
+            # A fresh instance per await: the same exception object raised
+            # in several tasks would collect all their tracebacks.
+            exc = type(self._exc)(
+                self._exc.code, self._exc.reason, rcvd=self._exc.rcvd, sent=self._exc.sent
+            )
+            raise exc from self._exc.__cause__
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.wait().__await__()

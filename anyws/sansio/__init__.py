@@ -1,0 +1,1 @@
+"""The sans-I/O WebSocket core: bytes in, events and bytes out."""

@@ -1,0 +1,127 @@
+"""A byte buffer read by generator-based parsers.
+
+Parsers are generators that ``yield`` when they need more bytes and ``return``
+their result. ``read_exact``, ``read_line`` and ``read_to_eof`` are generators
+too: a parser calls them with ``yield from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+__all__ = ("StreamReader",)
+
+
+class StreamReader:
+    """Bytes received from the network, waiting to be parsed.
+
+    Feed bytes with :meth:`feed_data` and the end of the stream with
+    :meth:`feed_eof`; read them through the generator methods.
+    """
+
+    __slots__ = ("buffer", "eof")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.eof = False
+
+    def feed_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes received from the network.
+
+        Raises:
+            EOFError: if :meth:`feed_eof` was called already.
+        """
+        if self.eof:
+            raise EOFError("stream ended")
+        self.buffer += data
+
+    def feed_eof(self) -> None:
+        """Record the end of the stream.
+
+        Raises:
+            EOFError: if :meth:`feed_eof` was called already.
+        """
+        if self.eof:
+            raise EOFError("stream ended")
+        self.eof = True
+
+    def at_eof(self) -> Generator[None, None, bool]:
+        """Wait until a byte is buffered or the stream ends; tell which."""
+        while True:
+            if self.buffer:
+                return False
+            if self.eof:
+                return True
+            yield
+
+    def read_exact(self, n: int) -> Generator[None, None, bytes]:
+        """Read exactly ``n`` bytes.
+
+        Raises:
+            EOFError: if the stream ends first.
+        """
+        assert n >= 0
+        while len(self.buffer) < n:
+            if self.eof:
+                raise EOFError(
+                    f"stream ends after {len(self.buffer)} bytes, expected {n}"
+                )
+            yield
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    def read_line(self, max_length: int) -> Generator[None, None, bytes]:
+        """Read up to and including the next ``\\n``.
+
+        Args:
+            max_length: the longest line accepted, ``\\n`` included.
+
+        Raises:
+            EOFError: if the stream ends before the end of the line.
+            RuntimeError: if the line is longer than ``max_length``.
+        """
+        start = 0
+        while True:
+            end = self.buffer.find(b"\n", start) + 1
+            if end > 0:
+                break
+            if len(self.buffer) > max_length:
+                raise RuntimeError(
+                    f"read {len(self.buffer)} bytes, expected no more than {max_length}"
+                )
+            if self.eof:
+                raise EOFError(
+                    f"stream ends after {len(self.buffer)} bytes, before end of line"
+                )
+            start = len(self.buffer)
+            yield
+        if end > max_length:
+            raise RuntimeError(f"read {end} bytes, expected no more than {max_length}")
+        data = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return data
+
+    def read_to_eof(self, max_length: int) -> Generator[None, None, bytes]:
+        """Read everything until the stream ends.
+
+        Raises:
+            RuntimeError: if more than ``max_length`` bytes arrive.
+        """
+        while not self.eof:
+            if len(self.buffer) > max_length:
+                raise RuntimeError(
+                    f"read {len(self.buffer)} bytes, expected no more than {max_length}"
+                )
+            yield
+        if len(self.buffer) > max_length:
+            raise RuntimeError(
+                f"read {len(self.buffer)} bytes, expected no more than {max_length}"
+            )
+        data = bytes(self.buffer)
+        del self.buffer[:]
+        return data
+
+    def discard(self) -> None:
+        """Drop every buffered byte (after a fatal error)."""
+        del self.buffer[:]

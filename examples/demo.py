@@ -1,0 +1,123 @@
+"""The anyws demo: a chat room you can open in a browser.
+
+Run it with ``bash scripts/run.sh`` (or ``python -m examples.demo``), open
+http://127.0.0.1:8765/ in a browser, and join from a terminal with the
+interactive client::
+
+    python -m anyws ws://127.0.0.1:8765/
+
+Every message that one participant sends is broadcast to all of them. The
+page itself is served by the same server, through ``process_request``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http
+import logging
+
+import anyio
+
+import anyws
+from anyws.http import Headers
+
+PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>anyws demo</title>
+<style>
+body { font: 16px system-ui, sans-serif; max-width: 40em; margin: 2em auto; }
+#log { border: 1px solid #999; height: 20em; overflow-y: auto; padding: .5em; }
+#log p { margin: .2em 0; } .me { color: #06c; } .sys { color: #777; }
+</style></head>
+<body>
+<h1>anyws demo</h1>
+<p id="status" class="sys">connecting&hellip;</p>
+<div id="log"></div>
+<form id="form"><input id="text" size="50" autocomplete="off" autofocus>
+<button>Send</button></form>
+<script>
+const log = document.getElementById("log");
+const status = document.getElementById("status");
+function show(text, cls) {
+  const p = document.createElement("p");
+  p.textContent = text; if (cls) p.className = cls;
+  log.appendChild(p); log.scrollTop = log.scrollHeight;
+}
+const ws = new WebSocket(`ws://${location.host}/chat`);
+ws.onopen = () => { status.textContent = "connected"; };
+ws.onmessage = (event) => show(event.data);
+ws.onclose = (event) => {
+  status.textContent = `closed (code ${event.code}${event.reason ? ", " + event.reason : ""})`;
+};
+document.getElementById("form").onsubmit = (event) => {
+  event.preventDefault();
+  const input = document.getElementById("text");
+  if (input.value && ws.readyState === WebSocket.OPEN) { ws.send(input.value); input.value = ""; }
+};
+</script>
+</body></html>
+"""
+
+
+class ChatRoom:
+    """Everyone connected, and a way to send a line to all of them."""
+
+    def __init__(self) -> None:
+        self.members: set[anyws.WebSocketServerProtocol] = set()
+
+    async def broadcast(self, message: str) -> None:
+        for member in list(self.members):
+            try:
+                await member.send(message)
+            except anyws.ConnectionClosed:
+                self.members.discard(member)
+
+    async def handler(self, ws: anyws.WebSocketServerProtocol) -> None:
+        self.members.add(ws)
+        name = f"{ws.remote_address[0]}:{ws.remote_address[1]}"
+        await self.broadcast(f"* {name} joined ({len(self.members)} here)")
+        try:
+            async for message in ws:
+                await self.broadcast(f"{name}: {message}")
+        finally:
+            self.members.discard(ws)
+            await self.broadcast(f"* {name} left")
+
+
+async def serve_page(
+    path: str, request_headers: Headers
+) -> tuple[http.HTTPStatus, list[tuple[str, str]], bytes] | None:
+    """Serve the page on ``/``; let WebSocket requests through."""
+    if "upgrade" in request_headers.get("Connection", "").lower():
+        return None
+    if path == "/":
+        headers = [("Content-Type", "text/html; charset=utf-8")]
+        return http.HTTPStatus.OK, headers, PAGE
+    return http.HTTPStatus.NOT_FOUND, [], b"Not found\n"
+
+
+async def main(host: str, port: int) -> None:
+    room = ChatRoom()
+    async with anyws.serve(
+        room.handler, host, port, process_request=serve_page
+    ) as server:
+        bound = server.sockets[0].getsockname()
+        print(f"anyws demo on http://{bound[0]}:{bound[1]}/ (Ctrl-C stops it)")
+        print(f"interactive client: python -m anyws ws://{bound[0]}:{bound[1]}/")
+        await server.serve_forever()
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        anyio.run(main, args.host, args.port, backend=args.backend)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,370 @@
+"""Tests for anyws.sansio.datastructures: Headers and MultipleValuesError."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+
+import pytest
+
+from anyws.sansio.datastructures import Headers, MultipleValuesError
+
+
+@pytest.fixture
+def headers() -> Headers:
+    return Headers(
+        [
+            ("Connection", "Upgrade"),
+            ("Server", "anyws"),
+            ("Set-Cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]
+    )
+
+
+class KeysAndGetItem:
+    """Not a Mapping, but has what dict.update looks for."""
+
+    def keys(self) -> Iterator[str]:
+        return iter(["A", "B"])
+
+    def __getitem__(self, key: str) -> str:
+        return key.lower() * 2
+
+
+# MultipleValuesError.
+
+
+def test_multiple_values_error_is_a_lookup_error_not_a_key_error() -> None:
+    assert issubclass(MultipleValuesError, LookupError)
+    assert not issubclass(MultipleValuesError, KeyError)
+
+
+def test_multiple_values_error_str_is_repr_of_its_argument() -> None:
+    assert str(MultipleValuesError("Connection")) == "'Connection'"
+
+
+def test_multiple_values_error_str_without_argument_is_empty() -> None:
+    assert str(MultipleValuesError()) == ""
+
+
+def test_multiple_values_error_str_with_two_arguments() -> None:
+    assert str(MultipleValuesError("a", "b")) == "('a', 'b')"
+
+
+# Construction and update.
+
+
+def test_is_a_mutable_mapping() -> None:
+    assert isinstance(Headers(), MutableMapping)
+
+
+def test_empty() -> None:
+    h = Headers()
+    assert len(h) == 0
+    assert list(h.raw_items()) == []
+    assert str(h) == "\r\n"
+
+
+def test_from_pairs_keeps_order_case_and_repeats(headers: Headers) -> None:
+    assert list(headers.raw_items()) == [
+        ("Connection", "Upgrade"),
+        ("Server", "anyws"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+    ]
+
+
+def test_from_dict() -> None:
+    h = Headers({"A": "1", "B": "2"})
+    assert list(h.raw_items()) == [("A", "1"), ("B", "2")]
+
+
+def test_from_kwargs() -> None:
+    h = Headers(X="1", Y="2")
+    assert list(h.raw_items()) == [("X", "1"), ("Y", "2")]
+
+
+def test_from_pairs_then_kwargs() -> None:
+    h = Headers([("A", "1")], B="2")
+    assert list(h.raw_items()) == [("A", "1"), ("B", "2")]
+
+
+def test_from_generator() -> None:
+    h = Headers((name, "v") for name in ["A", "B"])
+    assert list(h.raw_items()) == [("A", "v"), ("B", "v")]
+
+
+def test_from_object_with_keys() -> None:
+    h = Headers(KeysAndGetItem())
+    assert list(h.raw_items()) == [("A", "aa"), ("B", "bb")]
+
+
+def test_from_headers_with_single_values_reads_it_as_a_mapping() -> None:
+    # Mapping iteration yields lower-cased names, so they come out lower-cased,
+    # as with websockets 8.1.
+    h = Headers(Headers([("Foo", "1"), ("Bar", "2")]))
+    assert list(h.raw_items()) == [("foo", "1"), ("bar", "2")]
+
+
+def test_from_headers_with_repeated_name_raises(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError):
+        Headers(headers)
+
+
+def test_from_raw_items_copies_repeated_names(headers: Headers) -> None:
+    assert Headers(headers.raw_items()) == headers
+
+
+def test_update_appends() -> None:
+    h = Headers([("A", "1")])
+    h.update({"a": "2"}, B="3")
+    assert h.get_all("A") == ["1", "2"]
+    assert list(h.raw_items()) == [("A", "1"), ("a", "2"), ("B", "3")]
+
+
+def test_update_with_nothing() -> None:
+    h = Headers([("A", "1")])
+    h.update()
+    assert list(h.raw_items()) == [("A", "1")]
+
+
+def test_update_from_headers_with_repeated_name_changes_nothing(
+    headers: Headers,
+) -> None:
+    h = Headers([("A", "1")])
+    with pytest.raises(MultipleValuesError):
+        h.update(headers)
+    assert list(h.raw_items()) == [("A", "1")]
+
+
+def test_update_with_two_positional_arguments_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        Headers().update([], [])  # type: ignore[call-arg]
+
+
+# Item access.
+
+
+def test_setitem_appends(headers: Headers) -> None:
+    headers["SERVER"] = "other"
+    assert headers.get_all("server") == ["anyws", "other"]
+    assert list(headers.raw_items())[-1] == ("SERVER", "other")
+
+
+def test_getitem_is_case_insensitive(headers: Headers) -> None:
+    assert headers["connection"] == "Upgrade"
+    assert headers["CONNECTION"] == "Upgrade"
+    assert headers["Connection"] == "Upgrade"
+
+
+def test_getitem_missing_raises_key_error(headers: Headers) -> None:
+    with pytest.raises(KeyError):
+        headers["Upgrade"]
+
+
+def test_getitem_non_str_raises_key_error(headers: Headers) -> None:
+    with pytest.raises(KeyError):
+        headers[42]  # type: ignore[index]
+
+
+def test_getitem_repeated_raises_multiple_values_error(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError) as exc_info:
+        headers["Set-Cookie"]
+    assert str(exc_info.value) == "'Set-Cookie'"
+
+
+def test_delitem_removes_every_value_ignoring_case(headers: Headers) -> None:
+    del headers["SET-COOKIE"]
+    assert "set-cookie" not in headers
+    assert list(headers.raw_items()) == [
+        ("Connection", "Upgrade"),
+        ("Server", "anyws"),
+    ]
+    assert len(headers) == 2
+
+
+def test_delitem_missing_raises_key_error(headers: Headers) -> None:
+    with pytest.raises(KeyError):
+        del headers["Upgrade"]
+
+
+def test_contains_is_case_insensitive(headers: Headers) -> None:
+    assert "connection" in headers
+    assert "CONNECTION" in headers
+    assert "set-cookie" in headers
+    assert "Upgrade" not in headers
+
+
+def test_contains_non_str_is_false(headers: Headers) -> None:
+    keys: list[object] = [42, None, b"Connection"]
+    for key in keys:
+        assert key not in headers
+
+
+def test_iter_and_keys_yield_lower_case_names_once(headers: Headers) -> None:
+    assert list(headers) == ["connection", "server", "set-cookie"]
+    assert list(headers.keys()) == ["connection", "server", "set-cookie"]
+
+
+def test_keys_follow_first_appearance() -> None:
+    h = Headers([("B", "1"), ("A", "2"), ("b", "3")])
+    assert list(h) == ["b", "a"]
+
+
+def test_len_counts_distinct_names(headers: Headers) -> None:
+    assert len(headers) == 3
+
+
+# Inherited Mapping methods keep the same rules.
+
+
+def test_get(headers: Headers) -> None:
+    assert headers.get("SERVER") == "anyws"
+    assert headers.get("Upgrade") is None
+    assert headers.get("Upgrade", "x") == "x"
+
+
+def test_get_repeated_raises(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError):
+        headers.get("Set-Cookie")
+
+
+def test_items_and_values_raise_on_repeated_name(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError):
+        list(headers.items())
+    with pytest.raises(MultipleValuesError):
+        list(headers.values())
+
+
+def test_items_and_values_without_repeats() -> None:
+    h = Headers([("A", "1"), ("B", "2")])
+    assert list(h.items()) == [("a", "1"), ("b", "2")]
+    assert list(h.values()) == ["1", "2"]
+
+
+def test_setdefault_adds_only_when_missing(headers: Headers) -> None:
+    assert headers.setdefault("Server", "other") == "anyws"
+    assert headers.get_all("Server") == ["anyws"]
+    assert headers.setdefault("Upgrade", "websocket") == "websocket"
+    assert headers["upgrade"] == "websocket"
+
+
+def test_setdefault_repeated_raises(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError):
+        headers.setdefault("Set-Cookie", "c=3")
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+def test_pop(headers: Headers) -> None:
+    assert headers.pop("SERVER") == "anyws"
+    assert "Server" not in headers
+    assert headers.pop("Server", None) is None
+    with pytest.raises(KeyError):
+        headers.pop("Server")
+
+
+def test_pop_repeated_raises(headers: Headers) -> None:
+    with pytest.raises(MultipleValuesError):
+        headers.pop("Set-Cookie")
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+# Multi-value API.
+
+
+def test_get_all(headers: Headers) -> None:
+    assert headers.get_all("SET-COOKIE") == ["a=1", "b=2"]
+    assert headers.get_all("Server") == ["anyws"]
+    assert headers.get_all("Upgrade") == []
+
+
+def test_get_all_returns_a_copy(headers: Headers) -> None:
+    headers.get_all("Server").append("evil")
+    assert headers.get_all("Server") == ["anyws"]
+
+
+def test_raw_items_is_an_iterator(headers: Headers) -> None:
+    items = headers.raw_items()
+    assert next(items) == ("Connection", "Upgrade")
+
+
+# Representations and comparison.
+
+
+def test_str(headers: Headers) -> None:
+    assert str(headers) == (
+        "Connection: Upgrade\r\n"
+        "Server: anyws\r\n"
+        "Set-Cookie: a=1\r\n"
+        "set-cookie: b=2\r\n"
+        "\r\n"
+    )
+
+
+def test_repr(headers: Headers) -> None:
+    assert repr(headers) == (
+        "Headers([('Connection', 'Upgrade'), ('Server', 'anyws'), "
+        "('Set-Cookie', 'a=1'), ('set-cookie', 'b=2')])"
+    )
+
+
+def test_repr_of_subclass() -> None:
+    class MyHeaders(Headers):
+        pass
+
+    assert repr(MyHeaders([("A", "1")])) == "MyHeaders([('A', '1')])"
+
+
+def test_eq_same_pairs(headers: Headers) -> None:
+    assert headers == Headers(headers.raw_items())
+
+
+def test_eq_is_case_sensitive() -> None:
+    assert Headers([("A", "1")]) != Headers([("a", "1")])
+
+
+def test_eq_is_order_sensitive() -> None:
+    assert Headers([("A", "1"), ("B", "2")]) != Headers([("B", "2"), ("A", "1")])
+
+
+def test_not_equal_to_non_headers() -> None:
+    h = Headers([("a", "1")])
+    assert h != {"a": "1"}
+    assert h != [("a", "1")]
+    assert {"a": "1"} != h
+    assert h.__eq__({"a": "1"}) is NotImplemented
+
+
+def test_unhashable() -> None:
+    with pytest.raises(TypeError):
+        hash(Headers())
+
+
+# copy and clear.
+
+
+def test_copy_is_equal_and_independent(headers: Headers) -> None:
+    copy = headers.copy()
+    assert copy == headers
+    assert type(copy) is Headers
+    copy["Server"] = "other"
+    del copy["Connection"]
+    assert headers.get_all("Server") == ["anyws"]
+    assert headers["Connection"] == "Upgrade"
+    assert copy.get_all("Server") == ["anyws", "other"]
+
+
+def test_copy_of_subclass_keeps_class() -> None:
+    class MyHeaders(Headers):
+        pass
+
+    assert type(MyHeaders([("A", "1")]).copy()) is MyHeaders
+
+
+def test_clear(headers: Headers) -> None:
+    headers.clear()
+    assert len(headers) == 0
+    assert list(headers.raw_items()) == []
+    assert "Connection" not in headers
+    headers["A"] = "1"
+    assert list(headers.raw_items()) == [("A", "1")]
