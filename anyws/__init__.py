@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .version import __version__
+from .version import __version__ as __version__
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._types import (
@@ -38,8 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         InvalidParameterValue,
         InvalidState,
         InvalidStatusCode,
-        InvalidURI,
         InvalidUpgrade,
+        InvalidURI,
         NegotiationError,
         PayloadTooBig,
         ProtocolError,

@@ -7,10 +7,12 @@ transport error is, and one way to keep exception groups away from users.
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -21,11 +23,13 @@ else:  # pragma: no cover - depends on the interpreter
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
 __all__ = (
+    "BaseExceptionGroup",
+    "SideLogger",
+    "HANDSHAKE_READ_ERRORS",
     "TRANSPORT_ERRORS",
     "aclose_within",
     "check_limits",
     "single_exception",
-    "unwrap_exception",
     "warn_deprecated_arguments",
 )
 
@@ -38,28 +42,35 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+#: What reading the opening handshake may raise besides ``InvalidMessage``.
+HANDSHAKE_READ_ERRORS: tuple[type[BaseException], ...] = (EOFError, *TRANSPORT_ERRORS)
 
-def unwrap_exception(exc: BaseException) -> BaseException:
-    """Return the only exception inside nested one-exception groups.
 
-    Args:
-        exc: any exception.
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at runtime before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
 
-    Returns:
-        ``exc`` itself unless it is an exception group holding exactly one
-        exception, in which case that exception (unwrapped again).
-    """
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+
+class SideLogger(_LoggerAdapter):
+    """A logger adapter that starts each message with the side of the
+    connection (``client`` or ``server``), as websockets 8.1 does."""
+
+    def __init__(self, logger: logging.Logger, side: str) -> None:
+        super().__init__(logger, {"side": side})
+        self._prefix = side + " "
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return self._prefix + str(msg), kwargs
 
 
 @contextmanager
 def single_exception() -> Iterator[None]:
     """Re-raise a group that holds one exception as that exception.
 
-    Task groups wrap what their tasks (and their host) raise. When a single error caused the
-    exit, users should see that error itself (DECISIONS.md, "Exceptions").
+    Task groups wrap what their tasks (and their host) raise. When a single
+    error caused the exit, users should see that error itself (DECISIONS.md,
+    "Exceptions").
     """
     try:
         yield
@@ -73,33 +84,32 @@ def single_exception() -> Iterator[None]:
         raise inner from inner.__cause__
 
 
-async def aclose_within(stream: anyio.abc.AsyncResource, timeout: float) -> bool:
-    """Close ``stream``, gracefully if possible within ``timeout`` seconds.
+async def aclose_within(stream: anyio.abc.AsyncResource, delay: float) -> bool:
+    """Close ``stream``, gracefully if possible within ``delay`` seconds.
 
     Runs shielded: a cancelled caller still gets a closed stream.
 
     Args:
         stream: the stream (or listener) to close.
-        timeout: how long a graceful close may take.
+        delay: how long a graceful close may take, in seconds.
 
     Returns:
         ``True`` if it closed gracefully, ``False`` if it had to be aborted.
     """
+    graceful = False
     with anyio.CancelScope(shield=True):
-        with anyio.move_on_after(timeout) as scope:
+        with anyio.move_on_after(delay):
             try:
                 await stream.aclose()
             except Exception:  # a broken stream is closed all the same
-                return True
-        if scope.cancelled_caught:
+                pass
+            graceful = True
+        if not graceful:
             await anyio.aclose_forcefully(stream)
-            return False
-        return True
+    return graceful
 
 
-def check_limits(
-    *, max_queue: int | None, read_limit: int, write_limit: int
-) -> None:
+def check_limits(*, max_queue: int | None, read_limit: int, write_limit: int) -> None:
     """Check the flow-control arguments of ``serve``, ``connect`` and the
     connection.
 
@@ -123,6 +133,10 @@ def warn_deprecated_arguments(*, loop: object, timeout: object, klass: object) -
     if loop is not None:
         warnings.warn("remove loop argument", DeprecationWarning, stacklevel=3)
     if timeout is not None:
-        warnings.warn("rename timeout to close_timeout", DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "rename timeout to close_timeout", DeprecationWarning, stacklevel=3
+        )
     if klass is not None:
-        warnings.warn("rename klass to create_protocol", DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "rename klass to create_protocol", DeprecationWarning, stacklevel=3
+        )

@@ -1,8 +1,9 @@
-"""The queue of received messages and the waiters of pings.
+"""Messages in and out of a connection: the receive queue, ping waiters,
+``async for``, and the sources of fragmented messages.
 
-Both are small synchronisation objects used by
-:class:`~anyws.protocol.WebSocketCommonProtocol`. They only rely on
-:class:`anyio.Event`, so they work the same on every AnyIO backend.
+These are small objects used by :class:`~anyws.protocol.WebSocketCommonProtocol`.
+They only rely on :class:`anyio.Event`, so they work the same on every AnyIO
+backend.
 
 Invariants of :class:`MessageQueue`:
 
@@ -16,15 +17,32 @@ Invariants of :class:`MessageQueue`:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 import anyio
 
 from ._types import Data
-from .exceptions import ConcurrencyError, ConnectionClosed
+from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 
-__all__ = ("MessageQueue", "PingWaiter")
+__all__ = (
+    "END",
+    "AsyncSource",
+    "End",
+    "FragmentSource",
+    "MessageIterator",
+    "MessageQueue",
+    "PingWaiter",
+    "Sendable",
+    "SyncSource",
+    "contiguous",
+    "fragment_kind",
+)
+
+#: What ``send`` accepts as one message (or as one fragment of a message).
+Sendable = str | bytes | bytearray | memoryview
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 class MessageQueue:
@@ -42,14 +60,6 @@ class MessageQueue:
         # anyio events cannot be reset: a fresh one is made for each wait.
         self._not_empty: anyio.Event | None = None
         self._not_full: anyio.Event | None = None
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    @property
-    def closed(self) -> bool:
-        """Whether no more messages will be put."""
-        return self._closed
 
     def put(self, message: Data) -> None:
         """Append a message; wake the task waiting in :meth:`get`."""
@@ -134,9 +144,9 @@ class PingWaiter:
         self._event.set()
 
     def _abort(self, exc: ConnectionClosed) -> None:
-        if not self._event.is_set():
-            self._exc = exc
-            self._event.set()
+        # Only called for waiters still pending (acknowledged ones are gone).
+        self._exc = exc
+        self._event.set()
 
     async def wait(self) -> None:
         """Wait for the pong; same as awaiting the waiter itself.
@@ -149,9 +159,99 @@ class PingWaiter:
             # A fresh instance per await: the same exception object raised
             # in several tasks would collect all their tracebacks.
             exc = type(self._exc)(
-                self._exc.code, self._exc.reason, rcvd=self._exc.rcvd, sent=self._exc.sent
+                self._exc.code,
+                self._exc.reason,
+                rcvd=self._exc.rcvd,
+                sent=self._exc.sent,
             )
             raise exc from self._exc.__cause__
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.wait().__await__()
+
+
+class MessageIterator:
+    """``async for message in ws``: stops silently on a normal closure.
+
+    Args:
+        recv: the connection's ``recv``.
+    """
+
+    def __init__(self, recv: Callable[[], Awaitable[Data | None]]) -> None:
+        self._recv = recv
+
+    def __aiter__(self) -> MessageIterator:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            message = await self._recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+        if message is None:  # legacy_recv
+            raise StopAsyncIteration
+        return message
+
+
+def contiguous(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """Copy a non-contiguous memoryview, in logical order; return the rest."""
+    if isinstance(data, memoryview) and not data.c_contiguous:
+        return data.tobytes()
+    return data
+
+
+def fragment_kind(
+    item: object, message: str = "data must be str or bytes-like"
+) -> bool:
+    """``True`` for text, ``False`` for binary; ``TypeError(message)`` else."""
+    if isinstance(item, str):
+        return True
+    if isinstance(item, _BYTES_LIKE):
+        return False
+    raise TypeError(message)
+
+
+class End:
+    """Marks the end of a fragment source."""
+
+
+#: The end of a fragment source.
+END = End()
+
+
+class FragmentSource:
+    """The items of a fragmented message, from a sync or async iterable."""
+
+    async def next(self) -> Sendable | End:  # pragma: no cover - abstract
+        """Return the next item, or :data:`END`."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release the iterator (an async generator is closed)."""
+
+
+class SyncSource(FragmentSource):
+    """Fragments from an iterable."""
+
+    def __init__(self, iterable: Iterable[Sendable]) -> None:
+        self._iterator = iter(iterable)
+
+    async def next(self) -> Sendable | End:
+        return next(self._iterator, END)
+
+
+class AsyncSource(FragmentSource):
+    """Fragments from an async iterable."""
+
+    def __init__(self, iterable: AsyncIterable[Sendable]) -> None:
+        self._iterator = aiter(iterable)
+
+    async def next(self) -> Sendable | End:
+        return await anext(self._iterator, END)
+
+    async def aclose(self) -> None:
+        # Async generators need an explicit close when not exhausted (trio
+        # warns otherwise); other async iterators may have no aclose.
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

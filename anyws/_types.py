@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NewType, Union
+from typing import NewType
 
 __all__ = (
     "BytesLike",
@@ -15,10 +15,10 @@ __all__ = (
 )
 
 #: A message: ``str`` for a text message, ``bytes`` for a binary one.
-Data = Union[str, bytes]
+Data = str | bytes
 
 #: What ``send`` accepts as binary data.
-BytesLike = Union[bytes, bytearray, memoryview]
+BytesLike = bytes | bytearray | memoryview
 
 #: The value of an ``Origin`` header.
 Origin = NewType("Origin", str)
@@ -30,7 +30,7 @@ Subprotocol = NewType("Subprotocol", str)
 ExtensionName = NewType("ExtensionName", str)
 
 #: One extension parameter: its name and its value (``None`` when it has none).
-ExtensionParameter = tuple[str, Union[str, None]]
+ExtensionParameter = tuple[str, str | None]
 
 #: One extension in a header: its name and its parameters.
 ExtensionHeader = tuple[ExtensionName, list[ExtensionParameter]]

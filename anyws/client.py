@@ -26,12 +26,11 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from ._compat import (
-    TRANSPORT_ERRORS,
+    HANDSHAKE_READ_ERRORS,
     check_limits,
     single_exception,
     warn_deprecated_arguments,
 )
-from ._types import Origin, Subprotocol
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
@@ -54,6 +53,7 @@ from .sansio.handshake import (
 )
 from .sansio.headers import validate_subprotocols
 from .sansio.http11 import Request
+from .sansio.machine import ClientMachine
 from .uri import WebSocketURI, parse_uri, resolve_location
 
 __all__ = ("WebSocketClientProtocol", "connect", "unix_connect")
@@ -84,9 +84,9 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
     def __init__(
         self,
         *,
-        origin: Origin | None = None,
+        origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
-        subprotocols: Sequence[Subprotocol] | None = None,
+        subprotocols: Sequence[str] | None = None,
         extra_headers: HeadersLike | None = None,
         **kwargs: Any,
     ) -> None:
@@ -97,12 +97,17 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self.available_subprotocols = subprotocols
         self.extra_headers = extra_headers
 
+    @property
+    def _client_machine(self) -> ClientMachine:
+        assert isinstance(self._machine, ClientMachine)
+        return self._machine
+
     async def handshake(
         self,
         wsuri: WebSocketURI,
-        origin: Origin | None = None,
+        origin: str | None = None,
         available_extensions: Sequence[ClientExtensionFactory] | None = None,
-        available_subprotocols: Sequence[Subprotocol] | None = None,
+        available_subprotocols: Sequence[str] | None = None,
         extra_headers: HeadersLike | None = None,
     ) -> None:
         """Run the client side of the opening handshake (RFC 6455 section 4.1).
@@ -127,7 +132,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         )
         self.path = wsuri.resource_name
         self.request_headers = headers
-        self._machine.send_request(Request(wsuri.resource_name, headers))
+        self._client_machine.send_request(Request(wsuri.resource_name, headers))
         logger.debug("client > GET %s HTTP/1.1", wsuri.resource_name)
         logger.debug("client > %r", headers)
         await self._handshake_write()
@@ -135,7 +140,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             event = await self._handshake_event()
         except InvalidMessage:
             raise
-        except (EOFError, *TRANSPORT_ERRORS) as exc:
+        except HANDSHAKE_READ_ERRORS as exc:
             raise InvalidMessage("did not receive a valid HTTP response") from exc
         assert isinstance(event, ResponseReceived)
         response = event.response
@@ -152,7 +157,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self.subprotocol = client_process_subprotocol(
             response.headers, available_subprotocols
         )
-        self._machine.open(self.extensions)
+        self._client_machine.open(self.extensions)
 
     @staticmethod
     def _check_status(status_code: int, headers: Headers) -> None:
@@ -202,9 +207,9 @@ class Connect:
         klass: Any = None,
         timeout: float | None = None,
         compression: str | None = "deflate",
-        origin: Origin | None = None,
+        origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
-        subprotocols: Sequence[Subprotocol] | None = None,
+        subprotocols: Sequence[str] | None = None,
         extra_headers: HeadersLike | None = None,
         open_timeout: float | None = 10,
         ssl: ssl_module.SSLContext | bool | None = None,
@@ -230,7 +235,9 @@ class Connect:
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         validate_subprotocols(subprotocols)
-        check_limits(max_queue=max_queue, read_limit=read_limit, write_limit=write_limit)
+        check_limits(
+            max_queue=max_queue, read_limit=read_limit, write_limit=write_limit
+        )
         self._uri = uri
         self._wsuri = parse_uri(uri)
         if not self._wsuri.secure and ssl is not None:
@@ -280,15 +287,12 @@ class Connect:
     async def __aenter__(self) -> WebSocketClientProtocol:
         if self._task_group is not None:
             raise RuntimeError("this connect() is already in use")
+        with anyio.fail_after(self._open_timeout):
+            protocol = await self._connect()
+        # The task group only starts once the connection is open: before,
+        # nothing runs in the background.
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
-        try:
-            with anyio.fail_after(self._open_timeout):
-                protocol = await self._connect()
-        except BaseException as exc:
-            with single_exception():
-                await task_group.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
         protocol._start(task_group)
         self._task_group, self._protocol = task_group, protocol
         return protocol
@@ -369,7 +373,10 @@ class Connect:
         except BaseException:
             # A failed or cancelled handshake closes TCP before the error
             # propagates.
-            if protocol is not None and protocol._stream is stream:
+            if (
+                isinstance(protocol, WebSocketClientProtocol)
+                and protocol._stream is stream
+            ):
                 await protocol._close_transport()
             else:
                 with anyio.CancelScope(shield=True):
@@ -430,9 +437,17 @@ def _without_credentials(headers: HeadersLike | None) -> Headers | None:
     """``headers`` without ``Authorization`` and ``Cookie``."""
     if headers is None:
         return None
-    pairs = headers.raw_items() if isinstance(headers, Headers) else Headers(headers).raw_items()
+    pairs = (
+        headers.raw_items()
+        if isinstance(headers, Headers)
+        else Headers(headers).raw_items()
+    )
     return Headers(
-        [(name, value) for name, value in pairs if name.lower() not in _CREDENTIAL_HEADERS]
+        [
+            (name, value)
+            for name, value in pairs
+            if name.lower() not in _CREDENTIAL_HEADERS
+        ]
     )
 
 
@@ -449,4 +464,3 @@ def unix_connect(path: str, uri: str = "ws://localhost/", **kwargs: Any) -> Conn
         **kwargs: the keyword arguments of :func:`connect`.
     """
     return Connect(uri, path=path, unix=True, **kwargs)
-

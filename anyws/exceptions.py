@@ -117,27 +117,6 @@ class WebSocketException(Exception):
     """Base class of every exception that anyws defines."""
 
 
-class _CloseFrameInfo:
-    """The code and reason of one close frame, as ``ConnectionClosed.rcvd/sent``."""
-
-    __slots__ = ("code", "reason")
-
-    def __init__(self, code: int, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Close(code={self.code}, reason={self.reason!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _CloseFrameInfo):
-            return NotImplemented
-        return (self.code, self.reason) == (other.code, other.reason)
-
-    def __hash__(self) -> int:
-        return hash((self.code, self.reason))
-
-
 class ConnectionClosed(WebSocketException):
     """Raised when using a connection that is closing or closed.
 

@@ -1,27 +1,9 @@
 """The WebSocket connection shared by clients and servers, on AnyIO.
 
-:class:`WebSocketCommonProtocol` drives a sans-I/O state machine
-(:mod:`anyws.sansio.machine`) over any :class:`anyio.abc.ByteStream`: plain
-TCP, TLS or a Unix socket, on asyncio or on trio. It builds no frame itself;
-it moves bytes and waits.
-
-Invariants (each method below relies on them):
-
-* Once the connection is OPEN, one reader task is the only one that calls
-  ``stream.receive()`` and the only one that closes the stream. It runs in a
-  shielded cancel scope, so that cancelling the caller's scope never cuts a
-  closing handshake short; :meth:`_abort` ends it at once, and once closing
-  has started every wait of it is bounded by ``close_timeout``.
-* Every write happens under ``_write_lock``, and the bytes are taken from the
-  machine while holding it, so they reach the stream in the order the
-  machine produced them. Whoever holds the lock writes everything pending
-  (its own frames and the pongs or close frames the reader queued) before it
-  releases it.
-* A frame is never half written and then forgotten: a write that is cancelled
-  or fails leaves the stream in an unknown state, so the connection is
-  aborted (RFC 6455 section 7.1.7, "fail the WebSocket connection").
-* ``_closed_event`` is set only once the stream is closed and the machine is
-  CLOSED; then ``close_code`` and ``close_reason`` are final.
+:class:`WebSocketCommonProtocol` is the connection object that handlers
+receive and ``connect`` returns. It runs unchanged on asyncio and trio; the
+engine underneath (reader task, writes, closing sequence and its invariants)
+is in :mod:`anyws._connection`.
 """
 
 from __future__ import annotations
@@ -31,33 +13,38 @@ import logging
 import math
 import os
 import warnings
-from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, Union
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Mapping,
+)
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from ._compat import TRANSPORT_ERRORS, aclose_within, check_limits
-from ._messages import MessageQueue, PingWaiter
-from ._types import Data, Subprotocol
-from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
-from .sansio import http11
-from .sansio.datastructures import Headers
-from .sansio.events import (
-    CloseReceived,
-    Event,
-    Message,
-    PingReceived,
-    PongReceived,
-    RequestReceived,
-    ResponseReceived,
+from ._compat import check_limits
+from ._connection import Connection
+from ._messages import (
+    AsyncSource,
+    End,
+    FragmentSource,
+    MessageIterator,
+    PingWaiter,
+    Sendable,
+    SyncSource,
+    contiguous,
+    fragment_kind,
 )
+from ._types import Data, Subprotocol
+from .exceptions import ConnectionClosed
+from .sansio.datastructures import Headers
 from .sansio.frames import Close, prepare_ctrl
-from .sansio.machine import ClientMachine, Machine, ServerMachine, State
+from .sansio.machine import State
 
 if TYPE_CHECKING:
     from .sansio.extensions.base import Extension
@@ -66,17 +53,10 @@ __all__ = ("State", "WebSocketCommonProtocol")
 
 logger = logging.getLogger("anyws.protocol")
 
-#: What ``send`` accepts as one message (or as one fragment of a message).
-Sendable = Union[str, bytes, bytearray, memoryview]
-
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-class _WriteError(Exception):
-    """Internal: writing to the stream failed; ``__cause__`` says why."""
-
-
-class WebSocketCommonProtocol:
+class WebSocketCommonProtocol(Connection):
     """A WebSocket connection: what ``serve`` hands to handlers and ``connect``
     returns.
 
@@ -143,7 +123,9 @@ class WebSocketCommonProtocol:
             )
         if close_timeout is None:
             close_timeout = timeout
-        check_limits(max_queue=max_queue, read_limit=read_limit, write_limit=write_limit)
+        check_limits(
+            max_queue=max_queue, read_limit=read_limit, write_limit=write_limit
+        )
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout: float = close_timeout
@@ -166,43 +148,7 @@ class WebSocketCommonProtocol:
         #: The extensions in use, in order.
         self.extensions: list[Extension] = []
 
-        self._machine: Machine = self._create_machine(max_size)
-        self._stream: anyio.abc.ByteStream | None = None
-        self._messages = MessageQueue()
-        self._pings: dict[bytes, PingWaiter] = {}
-        self._write_lock = anyio.Lock()
-        self._send_lock = anyio.Lock()
-        self._closed_event = anyio.Event()
-        self._outbox: deque[bytes] = deque()
-        self._outbox_size = 0
-        # Cancel scopes need a running event loop: made in _attach().
-        self._read_scope: anyio.CancelScope | None = None
-        self._keepalive_scope: anyio.CancelScope | None = None
-        self._wait_scope: anyio.CancelScope | None = None
-        self._waiting_for_space = False
-        self._poked = False
-        self._close_deadline = math.inf
-        self._milestone: tuple[bool, bool] | None = None
-        self._reader_running = False
-        self._cannot_half_close = False
-        self._transport_exc: BaseException | None = None
-
-    # -- setup, used by client.py and server.py ----------------------------
-
-    def _create_machine(self, max_size: int | None) -> Machine:
-        """Make the sans-I/O state machine of this side, CONNECTING."""
-        machine_class = ClientMachine if self.is_client else ServerMachine
-        # websockets 8.1 bounds handshake lines by read_limit // 2 as well.
-        max_line = min(http11.MAX_LINE, max(self.read_limit // 2, 1))
-        return machine_class(max_size=max_size, max_line=max_line, logger=logger)
-
-    def _attach(self, stream: anyio.abc.ByteStream) -> None:
-        """Give the connection its stream (TCP, TLS or Unix), before the
-        opening handshake."""
-        self._stream = stream
-        self._read_scope = anyio.CancelScope()
-        self._keepalive_scope = anyio.CancelScope()
-        logger.debug("%s - event = connection_made", self.side)
+        self._init_connection(max_size)
 
     def _start(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the reader and keepalive tasks of an OPEN connection."""
@@ -270,14 +216,18 @@ class WebSocketCommonProtocol:
     def host(self) -> str | None:
         """Deprecated: the configured host."""
         where = "remote_address" if self.is_client else "local_address"
-        warnings.warn(f"use {where}[0] instead of host", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"use {where}[0] instead of host", DeprecationWarning, stacklevel=2
+        )
         return self._host
 
     @property
     def port(self) -> int | None:
         """Deprecated: the configured port."""
         where = "remote_address" if self.is_client else "local_address"
-        warnings.warn(f"use {where}[1] instead of port", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"use {where}[1] instead of port", DeprecationWarning, stacklevel=2
+        )
         return self._port
 
     @property
@@ -311,7 +261,7 @@ class WebSocketCommonProtocol:
 
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages; ends silently on 1000, 1001 and 1005."""
-        return _MessageIterator(self)
+        return MessageIterator(self.recv)
 
     # -- sending ---------------------------------------------------------------
 
@@ -336,9 +286,9 @@ class WebSocketCommonProtocol:
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
-            await self._send_fragments(_SyncSource(message))
+            await self._send_fragments(SyncSource(message))
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(_AsyncSource(message))
+            await self._send_fragments(AsyncSource(message))
         else:
             raise TypeError("data must be str, bytes-like or iterable")
 
@@ -346,35 +296,42 @@ class WebSocketCommonProtocol:
         if isinstance(data, str):
             self._machine.send_text(data, fin)
         else:
-            self._machine.send_binary(_contiguous(data), fin)
+            self._machine.send_binary(contiguous(data), fin)
 
-    async def _send_fragments(self, source: _Source) -> None:
+    async def _send_fragments(self, source: FragmentSource) -> None:
         """Send the items of ``source`` as one fragmented message."""
         async with self._send_lock:
-            first = await source.next()
-            if isinstance(first, _End):
-                return
-            text = _fragment_kind(first)  # TypeError: nothing sent yet
-            await self._write(functools.partial(self._queue_data, first, False))
             try:
-                while not isinstance(item := await source.next(), _End):
-                    if _fragment_kind(item, "data contains inconsistent types") != text:
-                        raise TypeError("data contains inconsistent types")
-                    await self._write(
-                        functools.partial(self._queue_continuation, item, False)
-                    )
-                await self._write(functools.partial(self._queue_continuation, b"", True))
-            except ConnectionClosed:
-                raise
-            except BaseException:
-                # The message cannot be finished: the connection is unusable.
-                with anyio.CancelScope(shield=True):
-                    await self._fail(1011)
-                raise
+                await self._send_items(source)
+            finally:
+                # Stopped early or not, the iterator is not used any more.
+                await source.aclose()
+
+    async def _send_items(self, source: FragmentSource) -> None:
+        first = await source.next()
+        if isinstance(first, End):
+            return
+        text = fragment_kind(first)  # TypeError: nothing sent yet
+        await self._write(functools.partial(self._queue_data, first, False))
+        try:
+            while not isinstance(item := await source.next(), End):
+                if fragment_kind(item, "data contains inconsistent types") != text:
+                    raise TypeError("data contains inconsistent types")
+                await self._write(
+                    functools.partial(self._queue_continuation, item, False)
+                )
+            await self._write(functools.partial(self._queue_continuation, b"", True))
+        except ConnectionClosed:
+            raise
+        except BaseException:
+            # The message cannot be finished: the connection is unusable.
+            with anyio.CancelScope(shield=True):
+                await self._fail(1011)
+            raise
 
     def _queue_continuation(self, data: Sendable, fin: bool) -> None:
         self._machine.send_continuation(
-            data if isinstance(data, str) else _contiguous(data), fin
+            data if isinstance(data, str) else contiguous(data), fin
         )
 
     async def ping(self, data: Sendable | None = None) -> Awaitable[None]:
@@ -442,18 +399,7 @@ class WebSocketCommonProtocol:
         if self._stream is None:
             return
         if self._machine.state is State.OPEN:
-            with anyio.move_on_after(self.close_timeout) as scope:
-                try:
-                    async with self._write_lock:
-                        if self._machine.state is State.OPEN:
-                            self._machine.send_close(code, reason)
-                        await self._send_pending()
-                except _WriteError:
-                    pass
-            if scope.cancelled_caught:
-                logger.debug("%s ! timed out writing the close frame", self.side)
-                self._abort()
-            self._rearm()
+            await self._send_close_frame(code, reason)
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
@@ -462,34 +408,6 @@ class WebSocketCommonProtocol:
         It never raises; cancelling it does not affect the connection.
         """
         await self._closed_event.wait()
-
-    async def _fail(self, code: int, reason: str = "") -> None:
-        """Fail the connection (RFC 6455 section 7.1.7).
-
-        Send a close frame if still OPEN, without waiting for the answer; the
-        reader then tears the connection down.
-        """
-        logger.debug(
-            "%s ! failing %s WebSocket connection with code %d",
-            self.side,
-            self._machine.state.name,
-            code,
-        )
-        self._machine.fail(code, reason)
-        with anyio.move_on_after(self.close_timeout) as scope:
-            try:
-                async with self._write_lock:
-                    await self._send_pending()
-            except _WriteError:
-                pass
-        if scope.cancelled_caught:
-            self._abort()
-        self._rearm()
-
-    def _abort(self) -> None:
-        """Stop reading and tear the connection down now (no handshake)."""
-        if self._read_scope is not None:
-            self._read_scope.cancel()
 
     async def _close_for_exit(self, *, quick: bool) -> None:
         """Close on leaving an ``async with``; never waits past the bounds.
@@ -503,278 +421,6 @@ class WebSocketCommonProtocol:
                 await self.close()
             self._abort()
             await self.wait_closed()
-
-    def _closed_exc(self) -> ConnectionClosed:
-        """The exception describing how the connection closed."""
-        exc = self._machine.close_exc()
-        if exc.__cause__ is None and self._transport_exc is not None:
-            exc.__cause__ = self._transport_exc
-        return exc
-
-    async def _ensure_open(self) -> None:
-        """Return if OPEN; else raise as 8.1 does (waiting while CLOSING)."""
-        state = self._machine.state
-        if state is State.OPEN:
-            return
-        if state is State.CONNECTING:
-            raise InvalidState("WebSocket connection isn't established yet")
-        await self._raise_closed()
-
-    async def _raise_closed(self) -> NoReturn:
-        await self.wait_closed()
-        raise self._closed_exc()
-
-    # -- writing ---------------------------------------------------------------
-
-    async def _write(self, queue_frames: Callable[[], None]) -> None:
-        """Queue frames with the machine and write them, under the write lock.
-
-        Raises:
-            ConnectionClosed: if the connection is no longer OPEN, or writing
-                failed (after the connection closed).
-        """
-        # A send cancelled before it starts must not leave half a frame.
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        failed = False
-        try:
-            async with self._write_lock:
-                if self._machine.state is not State.OPEN:
-                    failed = True
-                else:
-                    try:
-                        queue_frames()
-                    finally:
-                        await self._send_pending()
-        except _WriteError:
-            failed = True
-        self._rearm()
-        if failed:
-            await self._raise_closed()
-
-    def _take_outgoing(self) -> None:
-        for chunk in self._machine.data_to_send():
-            self._outbox.append(chunk)
-            self._outbox_size += len(chunk)
-
-    async def _send_pending(self) -> None:
-        """Write everything pending. The caller holds ``_write_lock``."""
-        assert self._stream is not None
-        while True:
-            self._take_outgoing()
-            if not self._outbox:
-                return
-            if not self._outbox[0]:  # b"" asks for a half-close.
-                self._outbox.popleft()
-                await self._send_eof()
-                continue
-            await self._stream_send(self._next_chunk())
-
-    def _next_chunk(self) -> bytes:
-        """Join pending frames into one write of at most ``write_limit``
-        bytes (a larger frame is written alone, whole)."""
-        parts = [self._outbox.popleft()]
-        size = len(parts[0])
-        while (
-            self._outbox
-            and self._outbox[0]
-            and size + len(self._outbox[0]) <= self.write_limit
-        ):
-            chunk = self._outbox.popleft()
-            parts.append(chunk)
-            size += len(chunk)
-        self._outbox_size -= size
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    async def _stream_send(self, data: bytes) -> None:
-        assert self._stream is not None
-        try:
-            await self._stream.send(data)
-        except anyio.get_cancelled_exc_class():
-            # Part of a frame may be on the wire: the stream is unusable.
-            self._abort()
-            raise
-        except TRANSPORT_ERRORS as exc:
-            self._transport_failed(exc)
-            raise _WriteError from exc
-
-    async def _send_eof(self) -> None:
-        assert self._stream is not None
-        try:
-            await self._stream.send_eof()
-        except NotImplementedError:
-            # TLS cannot half-close: closing the stream is the EOF.
-            self._cannot_half_close = True
-            self._poke_reader()
-        except TRANSPORT_ERRORS as exc:
-            self._transport_failed(exc)
-            raise _WriteError from exc
-        else:
-            logger.debug("%s x half-closing TCP connection", self.side)
-
-    def _transport_failed(self, exc: BaseException) -> None:
-        if self._transport_exc is None:
-            self._transport_exc = exc
-        logger.debug("%s - transport error: %r", self.side, exc)
-        self._abort()
-
-    # -- the reader task -------------------------------------------------------
-
-    async def _run_reader(self) -> None:
-        """Read and dispatch until the connection ends, then tear it down."""
-        assert self._read_scope is not None
-        with anyio.CancelScope(shield=True):
-            with self._read_scope:
-                try:
-                    await self._read_loop()
-                except Exception:
-                    logger.error("Error in data transfer", exc_info=True)
-                    await self._fail(1011)
-            await self._teardown()
-
-    async def _read_loop(self) -> None:
-        while True:
-            self._dispatch(self._machine.events_received())
-            try:
-                await self._flush_from_reader()
-            except _WriteError:
-                return
-            self._rearm()
-            if self._machine.state is State.CLOSED or self._cannot_half_close:
-                return
-            if not await self._receive():
-                return
-
-    async def _receive(self) -> bool:
-        """Read once and feed the machine.
-
-        Returns:
-            ``False`` when the closing handshake timed out: stop reading.
-        """
-        assert self._stream is not None
-        self._poked = False
-        with anyio.CancelScope(deadline=self._close_deadline) as scope:
-            self._wait_scope = scope
-            try:
-                if not self._machine.close_expected():
-                    # Backpressure: stop reading while max_queue messages wait.
-                    self._waiting_for_space = True
-                    await self._messages.wait_for_space(self.max_queue)
-                    self._waiting_for_space = False
-                data = await self._stream.receive(self.read_limit)
-            except anyio.EndOfStream:
-                logger.debug("%s - event = eof_received()", self.side)
-                self._machine.receive_eof()
-                return True
-            except TRANSPORT_ERRORS as exc:
-                logger.debug("%s - event = connection_lost(%r)", self.side, exc)
-                self._transport_exc = exc
-                self._machine.receive_eof()
-                return True
-            finally:
-                self._wait_scope = None
-                self._waiting_for_space = False
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s - event = data_received(<%d bytes>)", self.side, len(data))
-            self._machine.receive_data(data)
-            return True
-        if self._poked:
-            return True
-        logger.debug("%s ! timed out waiting for TCP close", self.side)
-        return False
-
-    def _poke_reader(self) -> None:
-        """Interrupt the reader's wait so that it looks at the state again."""
-        if self._wait_scope is not None:
-            self._poked = True
-            self._wait_scope.cancel()
-
-    def _rearm(self) -> None:
-        """Start a new ``close_timeout`` at each step of the closing sequence.
-
-        The steps: a close frame sent (or a failure), the peer's close frame
-        received, EOF sent. The reader's wait is bounded by the deadline.
-        """
-        machine = self._machine
-        if not machine.close_expected():
-            return
-        milestone = (machine.close_rcvd is not None, machine.eof_sent)
-        if milestone == self._milestone:
-            return
-        self._milestone = milestone
-        self._close_deadline = anyio.current_time() + self.close_timeout
-        if self._wait_scope is not None:
-            self._wait_scope.deadline = self._close_deadline
-            if self._waiting_for_space:
-                self._poke_reader()
-
-    async def _flush_from_reader(self) -> None:
-        """Write the pongs and close frames the machine queued.
-
-        If another task holds the write lock, it writes them before releasing
-        it; the reader then keeps reading, unless too much is pending.
-        """
-        self._take_outgoing()
-        if not self._outbox:
-            return
-        if self._write_lock.locked() and self._outbox_size <= self.write_limit:
-            return
-        async with self._write_lock:
-            await self._send_pending()
-
-    def _dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, Message):
-                self._messages.put(event.data)
-            elif isinstance(event, PongReceived):
-                self._acknowledge(event)
-            elif isinstance(event, PingReceived):
-                logger.debug("%s - received ping, sending pong", self.side)
-            elif isinstance(event, CloseReceived):
-                self._messages.close()
-            elif isinstance(event, (RequestReceived, ResponseReceived)):
-                raise InvalidState(f"unexpected event while OPEN: {event!r}")
-
-    def _acknowledge(self, event: PongReceived) -> None:
-        if not event.acknowledged:
-            logger.debug("%s - received unsolicited pong", self.side)
-        for payload in event.acknowledged:
-            waiter = self._pings.pop(payload, None)
-            if waiter is not None:
-                waiter._acknowledge()
-        if len(event.acknowledged) > 1:
-            logger.debug(
-                "%s - acknowledged %d earlier pings", self.side, len(event.acknowledged) - 1
-            )
-
-    async def _teardown(self) -> None:
-        """Close the stream, record the outcome, wake everyone. Shielded."""
-        assert self._stream is not None
-        logger.debug("%s x closing TCP connection", self.side)
-        if not await aclose_within(self._stream, self.close_timeout):
-            logger.debug("%s x aborting TCP connection", self.side)
-        self._finish()
-
-    def _finish(self) -> None:
-        """Mark the connection CLOSED once its stream is closed."""
-        if self._machine.state is not State.CLOSED:
-            self._machine.receive_eof()
-        self._reader_running = False
-        self._messages.close()
-        if self._pings:
-            logger.debug("%s - aborting %d pending pings", self.side, len(self._pings))
-            exc = self._closed_exc()
-            for waiter in self._pings.values():
-                waiter._abort(exc)
-            self._pings.clear()
-        if self._keepalive_scope is not None:
-            self._keepalive_scope.cancel()
-        self._closed_event.set()
-        logger.debug(
-            "%s x code = %s, reason = %s",
-            self.side,
-            self._machine.close_code,
-            self._machine.close_reason or "[no reason]",
-        )
 
     # -- keepalive -------------------------------------------------------------
 
@@ -793,124 +439,12 @@ class WebSocketCommonProtocol:
                     with anyio.move_on_after(self.ping_timeout):
                         await waiter
                         continue
-                    logger.debug("%s ! timed out waiting for pong", self.side)
+                    self._logger.debug("! timed out waiting for pong")
                     await self._fail(1011)
                     return
             except ConnectionClosed:
                 pass
             except Exception:
-                logger.warning("Unexpected exception in keepalive ping task", exc_info=True)
-
-    # -- opening handshake helpers, used by client.py and server.py -------------
-
-    async def _handshake_write(self) -> None:
-        """Write what the machine queued during the opening handshake.
-
-        Raises:
-            ConnectionError: the stream is broken (chained from the cause).
-        """
-        try:
-            async with self._write_lock:
-                await self._send_pending()
-        except _WriteError as exc:
-            raise ConnectionError("connection lost during the opening handshake") from (
-                exc.__cause__
-            )
-
-    async def _handshake_event(self) -> RequestReceived | ResponseReceived:
-        """Read until the machine parsed the handshake request or response.
-
-        Raises:
-            InvalidMessage: (from the machine) it could not be parsed; its
-                cause is an ``EOFError`` if the stream ended first.
-            EOFError: the stream ended and the machine recorded nothing.
-            Exception: a transport error (one of ``TRANSPORT_ERRORS``).
-        """
-        assert self._stream is not None
-        eof = False
-        while True:
-            for event in self._machine.events_received():
-                if isinstance(event, (RequestReceived, ResponseReceived)):
-                    return event
-            if self._machine.handshake_exc is not None:
-                raise self._machine.handshake_exc
-            if eof:
-                raise EOFError("connection closed during the opening handshake")
-            try:
-                data = await self._stream.receive(self.read_limit)
-            except anyio.EndOfStream:
-                eof = True
-                self._machine.receive_eof()
-            else:
-                self._machine.receive_data(data)
-
-    async def _close_transport(self) -> None:
-        """Close the stream without a closing handshake (failed opening)."""
-        if self._stream is not None:
-            await aclose_within(self._stream, self.close_timeout)
-        self._finish()
-
-
-def _contiguous(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
-    """A non-contiguous memoryview is copied, in logical order."""
-    if isinstance(data, memoryview) and not data.c_contiguous:
-        return data.tobytes()
-    return data
-
-
-def _fragment_kind(item: object, message: str = "data must be str or bytes-like") -> bool:
-    """``True`` for text, ``False`` for binary; ``TypeError`` otherwise."""
-    if isinstance(item, str):
-        return True
-    if isinstance(item, _BYTES_LIKE):
-        return False
-    raise TypeError(message)
-
-
-class _End:
-    """Marks the end of a fragment source."""
-
-
-_END = _End()
-
-
-class _Source:
-    """The items of a fragmented message, from a sync or async iterable."""
-
-    async def next(self) -> Sendable | _End:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class _SyncSource(_Source):
-    def __init__(self, iterable: Iterable[Sendable]) -> None:
-        self._iterator = iter(iterable)
-
-    async def next(self) -> Sendable | _End:
-        return next(self._iterator, _END)
-
-
-class _AsyncSource(_Source):
-    def __init__(self, iterable: AsyncIterable[Sendable]) -> None:
-        self._iterator = aiter(iterable)
-
-    async def next(self) -> Sendable | _End:
-        return await anext(self._iterator, _END)
-
-
-class _MessageIterator:
-    """``async for message in ws``: stops silently on a normal closure."""
-
-    def __init__(self, protocol: WebSocketCommonProtocol) -> None:
-        self._protocol = protocol
-
-    def __aiter__(self) -> _MessageIterator:
-        return self
-
-    async def __anext__(self) -> Data:
-        try:
-            message = await self._protocol.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
-        if message is None:  # legacy_recv
-            raise StopAsyncIteration
-        return message
+                logger.warning(
+                    "Unexpected exception in keepalive ping task", exc_info=True
+                )

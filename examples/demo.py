@@ -15,11 +15,16 @@ from __future__ import annotations
 import argparse
 import http
 import logging
+import sys
+from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 
 import anyws
 from anyws.http import Headers
+
+__all__ = ("PAGE", "ChatRoom", "main", "run", "serve_page")
 
 PAGE = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>anyws demo</title>
@@ -35,23 +40,39 @@ body { font: 16px system-ui, sans-serif; max-width: 40em; margin: 2em auto; }
 <form id="form"><input id="text" size="50" autocomplete="off" autofocus>
 <button>Send</button></form>
 <script>
+"use strict";
 const log = document.getElementById("log");
 const status = document.getElementById("status");
+const form = document.getElementById("form");
+const input = document.getElementById("text");
+// Hooks for the automated test: ?say=TEXT types TEXT and sends it once
+// connected; ?report=PATH reports every line shown with a fetch to PATH.
+const params = new URLSearchParams(location.search);
 function show(text, cls) {
   const p = document.createElement("p");
   p.textContent = text; if (cls) p.className = cls;
   log.appendChild(p); log.scrollTop = log.scrollHeight;
+  if (params.has("report")) {
+    fetch(params.get("report") + "?" + new URLSearchParams({ line: text }));
+  }
 }
-const ws = new WebSocket(`ws://${location.host}/chat`);
-ws.onopen = () => { status.textContent = "connected"; };
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const ws = new WebSocket(`${scheme}://${location.host}/chat`);
+ws.onopen = () => {
+  status.textContent = "connected";
+  if (params.has("say")) { input.value = params.get("say"); form.requestSubmit(); }
+};
 ws.onmessage = (event) => show(event.data);
 ws.onclose = (event) => {
-  status.textContent = `closed (code ${event.code}${event.reason ? ", " + event.reason : ""})`;
+  const reason = event.reason ? `, ${event.reason}` : "";
+  status.textContent = `closed (code ${event.code}${reason})`;
 };
-document.getElementById("form").onsubmit = (event) => {
+form.onsubmit = (event) => {
   event.preventDefault();
-  const input = document.getElementById("text");
-  if (input.value && ws.readyState === WebSocket.OPEN) { ws.send(input.value); input.value = ""; }
+  if (input.value && ws.readyState === WebSocket.OPEN) {
+    ws.send(input.value);
+    input.value = "";
+  }
 };
 </script>
 </body></html>
@@ -77,7 +98,8 @@ class ChatRoom:
         await self.broadcast(f"* {name} joined ({len(self.members)} here)")
         try:
             async for message in ws:
-                await self.broadcast(f"{name}: {message}")
+                if isinstance(message, str):  # text only: it is a chat
+                    await self.broadcast(f"{name}: {message}")
         finally:
             self.members.discard(ws)
             await self.broadcast(f"* {name} left")
@@ -89,24 +111,37 @@ async def serve_page(
     """Serve the page on ``/``; let WebSocket requests through."""
     if "upgrade" in request_headers.get("Connection", "").lower():
         return None
-    if path == "/":
+    if urlsplit(path).path == "/":
         headers = [("Content-Type", "text/html; charset=utf-8")]
         return http.HTTPStatus.OK, headers, PAGE
     return http.HTTPStatus.NOT_FOUND, [], b"Not found\n"
 
 
-async def main(host: str, port: int) -> None:
+async def main(
+    host: str,
+    port: int,
+    *,
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the chat room until cancelled (Ctrl-C); ``port=0`` picks a free port.
+
+    The first line printed gives the address actually bound.
+    """
     room = ChatRoom()
     async with anyws.serve(
         room.handler, host, port, process_request=serve_page
     ) as server:
         bound = server.sockets[0].getsockname()
-        print(f"anyws demo on http://{bound[0]}:{bound[1]}/ (Ctrl-C stops it)")
-        print(f"interactive client: python -m anyws ws://{bound[0]}:{bound[1]}/")
+        print(f"anyws demo on http://{host}:{bound[1]}/ (Ctrl-C stops it)")
+        print(f"interactive client: python -m anyws ws://{host}:{bound[1]}/")
+        # Flushed: the address matters most with --port 0 and a piped stdout.
+        sys.stdout.flush()
+        task_status.started(bound[1])
         await server.serve_forever()
 
 
 def run() -> None:
+    """The command line: ``python -m examples.demo [--host H] [--port P]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)

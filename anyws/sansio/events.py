@@ -7,7 +7,7 @@ sent them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .http11 import Request, Response
@@ -74,11 +74,11 @@ class CloseReceived:
     reason: str
 
 
-Event = Union[
-    RequestReceived,
-    ResponseReceived,
-    Message,
-    PingReceived,
-    PongReceived,
-    CloseReceived,
-]
+Event = (
+    RequestReceived
+    | ResponseReceived
+    | Message
+    | PingReceived
+    | PongReceived
+    | CloseReceived
+)

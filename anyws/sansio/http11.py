@@ -62,14 +62,9 @@ USER_AGENT = (
     f"Python/{sys.version_info.major}.{sys.version_info.minor} anyws/{__version__}"
 )
 
-#: ``StreamReader.read_line``: reads one line, ``\n`` included, of at most
-#: ``max_length`` bytes.
-ReadLine = Callable[[int], Generator[None, None, bytes]]
-#: ``StreamReader.read_exact``: reads exactly ``n`` bytes.
-ReadExact = Callable[[int], Generator[None, None, bytes]]
-#: ``StreamReader.read_to_eof``: reads until the end of the stream, at most
-#: ``max_length`` bytes.
-ReadToEOF = Callable[[int], Generator[None, None, bytes]]
+# StreamReader.read_line, read_exact and read_to_eof: each takes a size (the
+# longest line, the exact length, the largest body) and returns bytes.
+_Read = Callable[[int], Generator[None, None, bytes]]
 
 # RFC 9110 section 5.6.2: token = 1*tchar.
 _TOKEN_RE = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -83,7 +78,8 @@ _VALUE_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 # some clients send raw UTF-8.
 _TARGET_RE = re.compile(rb"[\x21-\x7e\x80-\xff]+")
 
-# RFC 9110 section 15.2 and 15.3.5, 15.4.5: these responses never have a body.
+# Besides 1xx (RFC 9110 section 15.2), 204 and 304 never have a body
+# (sections 15.3.5 and 15.4.5).
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -103,7 +99,7 @@ class Request:
     @classmethod
     def parse(
         cls,
-        read_line: ReadLine,
+        read_line: _Read,
         *,
         max_line: int = MAX_LINE,
         max_num_headers: int = MAX_HEADERS,
@@ -148,9 +144,9 @@ class Response:
     @classmethod
     def parse(
         cls,
-        read_line: ReadLine,
-        read_exact: ReadExact,
-        read_to_eof: ReadToEOF,
+        read_line: _Read,
+        read_exact: _Read,
+        read_to_eof: _Read,
         *,
         max_line: int = MAX_LINE,
         max_num_headers: int = MAX_HEADERS,
@@ -186,7 +182,7 @@ class Response:
 
 
 def parse_request(
-    read_line: ReadLine,
+    read_line: _Read,
     *,
     max_line: int = MAX_LINE,
     max_num_headers: int = MAX_HEADERS,
@@ -224,9 +220,9 @@ def parse_request(
 
 
 def parse_response(
-    read_line: ReadLine,
-    read_exact: ReadExact,
-    read_to_eof: ReadToEOF,
+    read_line: _Read,
+    read_exact: _Read,
+    read_to_eof: _Read,
     *,
     max_line: int = MAX_LINE,
     max_num_headers: int = MAX_HEADERS,
@@ -266,14 +262,14 @@ def parse_response(
     return Response(status_code, reason, headers, body)
 
 
-def _read_line(read_line: ReadLine, max_line: int) -> Generator[None, None, bytes]:
+def _read_line(read_line: _Read, max_line: int) -> Generator[None, None, bytes]:
     """Read one line ending in CRLF and return it without the CRLF."""
     try:
         line = yield from read_line(max_line)
     except RuntimeError as exc:
         raise SecurityError("line too long") from exc
-    # RFC 9112 section 2.2 allows a bare LF as a line terminator, but
-    # websockets never did: treat it as a truncated message.
+    # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line
+    # terminator; this parser doesn't, and treats it as the end of the stream.
     if not line.endswith(b"\r\n"):
         raise EOFError("line without CRLF")
     return line[:-2]
@@ -322,7 +318,7 @@ def _parse_status_line(line: bytes) -> tuple[int, str]:
 
 
 def _read_headers(
-    read_line: ReadLine, max_line: int, max_num_headers: int
+    read_line: _Read, max_line: int, max_num_headers: int
 ) -> Generator[None, None, Headers]:
     """Read header lines up to the empty line that ends them."""
     headers = Headers()
@@ -360,8 +356,8 @@ def _parse_header_line(line: bytes) -> tuple[str, str]:
 def _read_body(
     status_code: int,
     headers: Headers,
-    read_exact: ReadExact,
-    read_to_eof: ReadToEOF,
+    read_exact: _Read,
+    read_to_eof: _Read,
     max_body_size: int,
 ) -> Generator[None, None, bytes]:
     """Read the body of a response (RFC 9112 section 6.3)."""

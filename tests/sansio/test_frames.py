@@ -6,7 +6,7 @@ import array
 import os
 import re
 from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from hypothesis import given
@@ -224,10 +224,6 @@ def test_apply_mask_bad_mask(mask: bytes) -> None:
 def test_apply_mask_bad_data(data: object) -> None:
     with pytest.raises(TypeError):
         apply_mask(data, MASK_KEY)  # type: ignore[arg-type]
-
-
-def test_apply_mask_is_the_pure_python_one() -> None:
-    assert frames.apply_mask is frames._apply_mask_py
 
 
 def test_apply_mask_can_be_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -800,3 +796,67 @@ def test_prepare_type_errors(data: object) -> None:
     for function in (prepare_data, prepare_ctrl, encode_data):
         with pytest.raises(TypeError, match="^data must be str or bytes-like$"):
             function(data)  # type: ignore[arg-type]
+
+
+class _Inflate:
+    """A fake compressing extension: RSV1 frames carry their content twice."""
+
+    name = "x-double"
+
+    def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+        if frame.rsv1:
+            return frame._replace(data=frame.data[: len(frame.data) // 2], rsv1=False)
+        return frame
+
+    def encode(self, frame: Frame) -> Frame:  # pragma: no cover - not used here
+        return frame
+
+
+def _feed(raw: bytes, *, max_size: int, extensions: list[Any]) -> Frame:
+    reader = StreamReader()
+    reader.feed_data(raw)
+    parser = Frame.parse(
+        reader.read_exact, mask=False, max_size=max_size, extensions=extensions
+    )
+    try:
+        next(parser)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("parser wants more bytes")  # pragma: no cover
+
+
+def test_wire_limit_is_exact_without_extensions() -> None:
+    raw = Frame(True, Opcode.BINARY, b"x" * 101).serialize(mask=False)
+    with pytest.raises(PayloadTooBig):
+        _feed(raw, max_size=100, extensions=[])
+
+
+def test_compressed_frame_may_be_longer_on_the_wire_than_max_size() -> None:
+    """Deflate can grow incompressible data: the content limit still holds."""
+    extension = _Inflate()
+    content = 1000
+    raw = bytes([0x80 | 0x40 | Opcode.BINARY, 126]) + (content + 40).to_bytes(2, "big")
+    frame = _feed(raw + b"y" * (content + 40), max_size=content, extensions=[extension])
+    assert len(frame.data) == (content + 40) // 2
+    # A continuation frame gets the same slack: it has no RSV1 of its own.
+    cont = bytes([0x80 | Opcode.CONT, 126]) + (content + 40).to_bytes(2, "big")
+    with pytest.raises(PayloadTooBig, match="1040 > 1000"):
+        _feed(cont + b"y" * (content + 40), max_size=content, extensions=[extension])
+    # Past the slack, the frame is refused before its payload is read.
+    huge = bytes([0x80 | 0x40 | Opcode.BINARY, 127]) + (2**40).to_bytes(8, "big")
+    reader = StreamReader()
+    reader.feed_data(huge)
+    parser = Frame.parse(
+        reader.read_exact,
+        mask=False,
+        max_size=content,
+        extensions=[cast(Any, extension)],
+    )
+    with pytest.raises(PayloadTooBig):
+        next(parser)
+
+
+def test_uncompressed_frame_keeps_the_exact_limit_with_extensions() -> None:
+    raw = Frame(True, Opcode.TEXT, b"z" * 101).serialize(mask=False)
+    with pytest.raises(PayloadTooBig):
+        _feed(raw, max_size=100, extensions=[_Inflate()])

@@ -253,7 +253,8 @@ def reparse(
     try:
         next(gen)
     except StopIteration as exc:
-        return exc.value
+        result: T = exc.value
+        return result
     raise AssertionError("the parser waits after the end of the stream")
 
 

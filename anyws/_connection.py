@@ -1,0 +1,495 @@
+"""The engine of a WebSocket connection: reader task, writes, teardown.
+
+:class:`Connection` drives a sans-I/O state machine
+(:mod:`anyws.sansio.machine`) over any :class:`anyio.abc.ByteStream`: plain
+TCP, TLS or a Unix socket, on asyncio or on trio. It builds no frame itself;
+it moves bytes and waits. :class:`~anyws.protocol.WebSocketCommonProtocol`
+adds the public API on top of it.
+
+Invariants (each method below relies on them):
+
+* Once the connection is OPEN, one reader task is the only one that calls
+  ``stream.receive()`` and the only one that closes the stream. It runs in a
+  shielded cancel scope, so that cancelling the caller's scope never cuts a
+  closing handshake short; :meth:`Connection._abort` ends it at once, and
+  once closing has started every wait of it is bounded by ``close_timeout``.
+* Every write happens under ``_write_lock``, and the bytes are taken from the
+  machine while holding it, so they reach the stream in the order the
+  machine produced them. Whoever holds the lock writes everything pending
+  (its own frames and the pongs or close frames the reader queued) before it
+  releases it.
+* A frame is never half written and then forgotten: a write that is cancelled
+  or fails leaves the stream in an unknown state, so the connection is
+  aborted (RFC 6455 section 7.1.7, "fail the WebSocket connection").
+* ``_closed_event`` is set only once the stream is closed and the machine is
+  CLOSED; then ``close_code`` and ``close_reason`` are final.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import NoReturn
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
+from ._messages import MessageQueue, PingWaiter
+from .exceptions import ConnectionClosed, InvalidState
+from .sansio import http11
+from .sansio.events import (
+    Event,
+    Message,
+    PingReceived,
+    PongReceived,
+    RequestReceived,
+    ResponseReceived,
+)
+from .sansio.machine import ClientMachine, Machine, ServerMachine, State
+
+__all__ = ("Connection",)
+
+logger = logging.getLogger("anyws.protocol")
+
+
+class _WriteError(Exception):
+    """Internal: writing to the stream failed; ``__cause__`` says why."""
+
+
+class Connection:
+    """The private engine under :class:`~anyws.protocol.WebSocketCommonProtocol`.
+
+    The subclass sets the configuration attributes declared here, then calls
+    :meth:`_init_connection`.
+    """
+
+    is_client: bool = False
+    side: str = "undefined"
+    close_timeout: float
+    max_queue: int | None
+    read_limit: int
+    write_limit: int
+
+    def _init_connection(self, max_size: int | None) -> None:
+        """Set up the machine and the internal state (no I/O yet)."""
+        #: Logs on ``anyws.protocol``, each line starting with :attr:`side`.
+        self._logger = SideLogger(logger, self.side)
+        self._machine: Machine = self._create_machine(max_size)
+        self._stream: anyio.abc.ByteStream | None = None
+        self._messages = MessageQueue()
+        self._pings: dict[bytes, PingWaiter] = {}
+        self._write_lock = anyio.Lock()
+        self._send_lock = anyio.Lock()
+        self._closed_event = anyio.Event()
+        self._outbox: deque[bytes] = deque()
+        self._outbox_size = 0
+        # Cancel scopes need a running event loop: made in _attach().
+        self._read_scope: anyio.CancelScope | None = None
+        self._keepalive_scope: anyio.CancelScope | None = None
+        self._wait_scope: anyio.CancelScope | None = None
+        self._waiting_for_space = False
+        self._poked = False
+        self._close_deadline = math.inf
+        self._milestone: tuple[bool, bool] | None = None
+        self._reader_running = False
+        self._cannot_half_close = False
+        self._aborted = False
+        self._transport_exc: BaseException | None = None
+
+    # -- setup, used by client.py and server.py ----------------------------------
+
+    def _create_machine(self, max_size: int | None) -> Machine:
+        """Make the sans-I/O state machine of this side, CONNECTING."""
+        machine_class = ClientMachine if self.is_client else ServerMachine
+        # websockets 8.1 bounds handshake lines by read_limit // 2 as well.
+        max_line = min(http11.MAX_LINE, max(self.read_limit // 2, 1))
+        return machine_class(max_size=max_size, max_line=max_line, logger=self._logger)
+
+    def _attach(self, stream: anyio.abc.ByteStream) -> None:
+        """Give the connection its stream (TCP, TLS or Unix), before the
+        opening handshake."""
+        self._stream = stream
+        self._read_scope = anyio.CancelScope()
+        self._keepalive_scope = anyio.CancelScope()
+        self._logger.debug("- event = connection_made")
+
+    # -- state checks and failure ------------------------------------------------
+
+    async def _ensure_open(self) -> None:
+        """Return if OPEN; else raise as 8.1 does (waiting while CLOSING)."""
+        state = self._machine.state
+        if state is State.OPEN:
+            return
+        if state is State.CONNECTING:
+            raise InvalidState("WebSocket connection isn't established yet")
+        await self._raise_closed()
+
+    async def _raise_closed(self) -> NoReturn:
+        await self._closed_event.wait()
+        raise self._closed_exc()
+
+    def _closed_exc(self) -> ConnectionClosed:
+        """The exception describing how the connection closed."""
+        exc = self._machine.close_exc()
+        if exc.__cause__ is None and self._transport_exc is not None:
+            exc.__cause__ = self._transport_exc
+        return exc
+
+    async def _fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 section 7.1.7).
+
+        Send a close frame if still OPEN, without waiting for the answer; the
+        reader then tears the connection down.
+        """
+        self._logger.debug(
+            "! failing %s WebSocket connection with code %d",
+            self._machine.state.name,
+            code,
+        )
+        self._machine.fail(code, reason)
+        with anyio.move_on_after(self.close_timeout) as scope:
+            try:
+                async with self._write_lock:
+                    await self._send_pending()
+            except _WriteError:
+                pass
+        if scope.cancelled_caught:
+            self._abort()
+        self._rearm()
+
+    async def _send_close_frame(self, code: int, reason: str) -> None:
+        """Send a close frame while OPEN; fail if it cannot go out within
+        ``close_timeout`` (API.md (g), local close, step 1)."""
+        with anyio.move_on_after(self.close_timeout) as scope:
+            try:
+                async with self._write_lock:
+                    if self._machine.state is State.OPEN:
+                        self._machine.send_close(code, reason)
+                    await self._send_pending()
+            except _WriteError:
+                pass
+        if scope.cancelled_caught:
+            self._logger.debug("! timed out writing the close frame")
+            self._abort()
+        self._rearm()
+
+    def _abort(self) -> None:
+        """Stop reading and tear the connection down now (no handshake).
+
+        Nothing is written any more: a frame may have been cut in the middle.
+        """
+        assert self._read_scope is not None, "no stream attached"
+        self._aborted = True
+        self._read_scope.cancel()
+
+    # -- writing -----------------------------------------------------------------
+
+    async def _write(self, queue_frames: Callable[[], None]) -> None:
+        """Queue frames with the machine and write them, under the write lock.
+
+        Raises:
+            ConnectionClosed: if the connection is no longer OPEN, or writing
+                failed (after the connection closed).
+        """
+        # A send cancelled before it starts must not leave half a frame.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        failed = False
+        try:
+            async with self._write_lock:
+                if self._machine.state is not State.OPEN:
+                    failed = True
+                else:
+                    try:
+                        queue_frames()
+                    finally:
+                        await self._send_pending()
+        except _WriteError:
+            failed = True
+        self._rearm()
+        if failed:
+            await self._raise_closed()
+
+    def _take_outgoing(self) -> None:
+        for chunk in self._machine.data_to_send():
+            self._outbox.append(chunk)
+            self._outbox_size += len(chunk)
+
+    async def _send_pending(self) -> None:
+        """Write everything pending. The caller holds ``_write_lock``."""
+        assert self._stream is not None
+        while True:
+            self._take_outgoing()
+            if self._aborted:
+                self._outbox.clear()
+                self._outbox_size = 0
+                raise _WriteError("the connection was aborted")
+            if not self._outbox:
+                return
+            if not self._outbox[0]:  # b"" asks for a half-close.
+                self._outbox.popleft()
+                await self._send_eof()
+                continue
+            await self._stream_send(self._next_chunk())
+
+    def _next_chunk(self) -> bytes:
+        """Join pending frames into one write of at most ``write_limit``
+        bytes (a larger frame is written alone, whole)."""
+        parts = [self._outbox.popleft()]
+        size = len(parts[0])
+        while (
+            self._outbox
+            and self._outbox[0]
+            and size + len(self._outbox[0]) <= self.write_limit
+        ):
+            chunk = self._outbox.popleft()
+            parts.append(chunk)
+            size += len(chunk)
+        self._outbox_size -= size
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _stream_send(self, data: bytes) -> None:
+        assert self._stream is not None
+        try:
+            await self._stream.send(data)
+        except anyio.get_cancelled_exc_class():
+            # Part of a frame may be on the wire: the stream is unusable.
+            self._abort()
+            raise
+        except TRANSPORT_ERRORS as exc:
+            self._transport_failed(exc)
+            raise _WriteError from exc
+
+    async def _send_eof(self) -> None:
+        assert self._stream is not None
+        try:
+            await self._stream.send_eof()
+        except NotImplementedError:
+            # TLS cannot half-close: closing the stream is the EOF.
+            self._cannot_half_close = True
+            self._poke_reader()
+        except TRANSPORT_ERRORS as exc:
+            self._transport_failed(exc)
+            raise _WriteError from exc
+        else:
+            self._logger.debug("x half-closing TCP connection")
+
+    def _transport_failed(self, exc: BaseException) -> None:
+        if self._transport_exc is None:
+            self._transport_exc = exc
+        self._logger.debug("- transport error: %r", exc)
+        self._abort()
+
+    # -- the reader task ---------------------------------------------------------
+
+    async def _run_reader(self) -> None:
+        """Read and dispatch until the connection ends, then tear it down."""
+        assert self._read_scope is not None
+        with anyio.CancelScope(shield=True):
+            with self._read_scope:
+                try:
+                    await self._read_loop()
+                except Exception:
+                    logger.error("Error in data transfer", exc_info=True)
+                    await self._fail(1011)
+            await self._teardown()
+
+    async def _read_loop(self) -> None:
+        while True:
+            self._dispatch(self._machine.events_received())
+            try:
+                await self._flush_from_reader()
+            except _WriteError:
+                return
+            self._rearm()
+            if self._machine.state is State.CLOSED or self._cannot_half_close:
+                return
+            if not await self._receive():
+                return
+
+    async def _receive(self) -> bool:
+        """Read once and feed the machine.
+
+        Returns:
+            ``False`` when the closing handshake timed out: stop reading.
+        """
+        assert self._stream is not None
+        self._poked = False
+        with anyio.CancelScope(deadline=self._close_deadline) as scope:
+            self._wait_scope = scope
+            try:
+                if not self._machine.close_expected():
+                    # Backpressure: stop reading while max_queue messages wait.
+                    self._waiting_for_space = True
+                    await self._messages.wait_for_space(self.max_queue)
+                    self._waiting_for_space = False
+                data = await self._stream.receive(self.read_limit)
+            except anyio.EndOfStream:
+                self._logger.debug("- event = eof_received()")
+                self._machine.receive_eof()
+                return True
+            except TRANSPORT_ERRORS as exc:
+                self._logger.debug("- event = connection_lost(%r)", exc)
+                self._transport_exc = exc
+                self._machine.receive_eof()
+                return True
+            finally:
+                self._wait_scope = None
+                self._waiting_for_space = False
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug("- event = data_received(<%d bytes>)", len(data))
+            self._machine.receive_data(data)
+            return True
+        if self._poked:
+            return True
+        self._logger.debug("! timed out waiting for TCP close")
+        return False
+
+    def _poke_reader(self) -> None:
+        """Interrupt the reader's wait so that it looks at the state again."""
+        if self._wait_scope is not None:
+            self._poked = True
+            self._wait_scope.cancel()
+
+    def _rearm(self) -> None:
+        """Start a new ``close_timeout`` at each step of the closing sequence.
+
+        The steps: a close frame sent (or a failure), the peer's close frame
+        received, EOF sent. The reader's wait is bounded by the deadline.
+        """
+        machine = self._machine
+        if not machine.close_expected():
+            return
+        milestone = (machine.close_rcvd is not None, machine.eof_sent)
+        if milestone == self._milestone:
+            return
+        self._milestone = milestone
+        self._close_deadline = anyio.current_time() + self.close_timeout
+        if self._wait_scope is not None:
+            self._wait_scope.deadline = self._close_deadline
+            if self._waiting_for_space:
+                self._poke_reader()
+
+    async def _flush_from_reader(self) -> None:
+        """Write the pongs and close frames the machine queued.
+
+        If another task holds the write lock, it writes them before releasing
+        it; the reader then keeps reading, unless too much is pending.
+        """
+        self._take_outgoing()
+        if not self._outbox:
+            return
+        if self._write_lock.locked() and self._outbox_size <= self.write_limit:
+            return
+        async with self._write_lock:
+            await self._send_pending()
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Message):
+                self._messages.put(event.data)
+            elif isinstance(event, PongReceived):
+                self._acknowledge(event)
+            elif isinstance(event, PingReceived):
+                self._logger.debug("- received ping, sending pong")
+            else:
+                # CloseReceived: no message follows a close frame. (Handshake
+                # events only come before the reader starts.)
+                self._messages.close()
+
+    def _acknowledge(self, event: PongReceived) -> None:
+        if not event.acknowledged:
+            self._logger.debug("- received unsolicited pong")
+        for payload in event.acknowledged:
+            # Every ping goes through ping(), which registers its waiter
+            # before the machine can see the pong: the waiter is there.
+            self._pings.pop(payload)._acknowledge()
+        if len(event.acknowledged) > 1:
+            self._logger.debug(
+                "- acknowledged %d earlier pings",
+                len(event.acknowledged) - 1,
+            )
+
+    async def _teardown(self) -> None:
+        """Close the stream, record the outcome, wake everyone. Shielded."""
+        assert self._stream is not None
+        self._logger.debug("x closing TCP connection")
+        if not await aclose_within(self._stream, self.close_timeout):
+            self._logger.debug("x aborting TCP connection")
+        self._finish()
+
+    def _finish(self) -> None:
+        """Mark the connection CLOSED once its stream is closed."""
+        if self._machine.state is not State.CLOSED:
+            self._machine.receive_eof()
+        self._reader_running = False
+        self._messages.close()
+        if self._pings:
+            self._logger.debug("- aborting %d pending pings", len(self._pings))
+            exc = self._closed_exc()
+            for waiter in self._pings.values():
+                waiter._abort(exc)
+            self._pings.clear()
+        assert self._keepalive_scope is not None
+        self._keepalive_scope.cancel()
+        self._closed_event.set()
+        self._logger.debug(
+            "x code = %s, reason = %s",
+            self._machine.close_code,
+            self._machine.close_reason or "[no reason]",
+        )
+
+    # -- opening handshake helpers, used by client.py and server.py --------------
+
+    async def _handshake_write(self) -> None:
+        """Write what the machine queued during the opening handshake.
+
+        Raises:
+            ConnectionError: the stream is broken (chained from the cause).
+        """
+        try:
+            async with self._write_lock:
+                await self._send_pending()
+        except _WriteError as exc:
+            raise ConnectionError("connection lost during the opening handshake") from (
+                exc.__cause__
+            )
+
+    async def _handshake_event(self) -> RequestReceived | ResponseReceived:
+        """Read until the machine parsed the handshake request or response.
+
+        Raises:
+            InvalidMessage: (from the machine) it could not be parsed; its
+                cause is an ``EOFError`` if the stream ended first.
+            EOFError: the stream ended and the machine recorded nothing.
+            Exception: a transport error (one of ``TRANSPORT_ERRORS``).
+        """
+        assert self._stream is not None
+        eof = False
+        while True:
+            # Before the handshake completes, the machine emits nothing else.
+            events = self._machine.events_received()
+            if events:
+                event = events[0]
+                assert isinstance(event, (RequestReceived, ResponseReceived))
+                return event
+            if self._machine.handshake_exc is not None:
+                raise self._machine.handshake_exc
+            if eof:  # pragma: no cover - the machine records EOF as handshake_exc
+                raise EOFError("connection closed during the opening handshake")
+            try:
+                data = await self._stream.receive(self.read_limit)
+            except anyio.EndOfStream:
+                eof = True
+                self._machine.receive_eof()
+            else:
+                self._machine.receive_data(data)
+
+    async def _close_transport(self) -> None:
+        """Close the stream without a closing handshake (failed opening)."""
+        assert self._stream is not None
+        await aclose_within(self._stream, self.close_timeout)
+        self._finish()

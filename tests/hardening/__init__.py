@@ -1,0 +1,1 @@
+"""Hardening tests: hostile peers, faults, load, cancellation (issue 7)."""

@@ -1,0 +1,1 @@
+"""Interoperability tests against third-party peers: Node's ws and Chromium."""
