@@ -36,6 +36,7 @@ from typing import NoReturn
 import anyio
 import anyio.abc
 import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 
 from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
 from ._messages import MessageQueue, PingWaiter
@@ -82,8 +83,11 @@ class Connection:
         self._stream: anyio.abc.ByteStream | None = None
         self._messages = MessageQueue()
         self._pings: dict[bytes, PingWaiter] = {}
-        self._write_lock = anyio.Lock()
-        self._send_lock = anyio.Lock()
+        # fast_acquire: an uncontended lock is taken without a trip through
+        # the scheduler (a measured 25 % of the CPU per pipelined message);
+        # _write checks for cancellation before it takes them.
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._closed_event = anyio.Event()
         self._outbox: deque[bytes] = deque()
         self._outbox_size = 0
@@ -202,6 +206,9 @@ class Connection:
             async with self._write_lock:
                 if self._machine.state is not State.OPEN:
                     failed = True
+                    # The reader may have queued a close frame or EOF and
+                    # left them to the lock holder: write them now.
+                    await self._send_pending()
                 else:
                     try:
                         queue_frames()
@@ -266,6 +273,11 @@ class Connection:
     async def _send_eof(self) -> None:
         assert self._stream is not None
         try:
+            if isinstance(self._stream, TLSStream):
+                # AnyIO's TLS streams cannot half-close; asking fails with
+                # NotImplementedError, or TypeError once the peer's
+                # close_notify has ended the session.
+                raise NotImplementedError
             await self._stream.send_eof()
         except NotImplementedError:
             # TLS cannot half-close: closing the stream is the EOF.

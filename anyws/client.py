@@ -423,9 +423,16 @@ class Connect:
                 ssl_context=context,
                 standard_compatible=False,
             )
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(stream)
+            if isinstance(exc, (anyio.EndOfStream, anyio.BrokenResourceError)):
+                # AnyIO reports a peer that hangs up or breaks the TLS
+                # handshake with its own exceptions; users expect an OSError,
+                # as from any other network failure.
+                raise ConnectionResetError(
+                    "the connection was closed during the TLS handshake"
+                ) from exc
             raise
 
 

@@ -439,7 +439,12 @@ class WebSocketCommonProtocol(Connection):
                     with anyio.move_on_after(self.ping_timeout):
                         await waiter
                         continue
-                    self._logger.debug("! timed out waiting for pong")
+                    self._logger.debug(
+                        "! timed out waiting for pong: none within ping_timeout"
+                        " = %s s (the peer or the network is unresponsive, or"
+                        " this event loop was blocked)",
+                        self.ping_timeout,
+                    )
                     await self._fail(1011)
                     return
             except ConnectionClosed:

@@ -626,3 +626,26 @@ async def test_ssl_true_means_a_default_verifying_context(
                 await ws.send("x")
                 assert await ws.recv() == "x"
     assert contexts == [client_context]
+
+
+@pytest.mark.parametrize("hang_up", ["close", "garbage"])
+async def test_tls_handshake_failure_is_an_os_error(hang_up: str) -> None:
+    """A wss:// client facing a peer that is not TLS gets an OSError, not AnyIO's."""
+
+    async def not_tls(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()  # the ClientHello
+            if hang_up == "garbage":
+                await stream.send(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(listener.serve, not_tls)
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            with pytest.raises(OSError):
+                async with connect(f"wss://127.0.0.1:{port}/", open_timeout=None):
+                    pass  # pragma: no cover - the handshake fails
+            tg.cancel_scope.cancel()

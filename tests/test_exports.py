@@ -40,7 +40,7 @@ def test_every_exported_name_resolves() -> None:
 
 def test_unknown_name_is_an_attribute_error() -> None:
     try:
-        anyws.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+        anyws.no_such_name  # noqa: B018
     except AttributeError as error:
         assert "no_such_name" in str(error)
     else:  # pragma: no cover - the assertion is the failure

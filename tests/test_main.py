@@ -8,6 +8,7 @@ thread.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
@@ -34,6 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 20
 
 CLOSED_OK = "Connection closed: code = 1000 (OK), no reason."
+
+#: ``python -m``, under ``coverage run`` when the tests are measured, so that
+#: the client's own process counts too.
+PYTHON_M = (
+    [sys.executable, "-m", "coverage", "run", "-m"]
+    if os.environ.get("COVERAGE_RUN")
+    else [sys.executable, "-m"]
+)
 
 
 @dataclass
@@ -97,10 +106,16 @@ def run_client(tmp_path: Path, anyio_backend: str) -> Iterator[Callable[..., Cli
 
     def spawn(*args: str) -> Client:
         child = pexpect.spawn(
-            sys.executable,
-            ["-m", "anyws", *args, "--backend", anyio_backend],
+            PYTHON_M[0],
+            [*PYTHON_M[1:], "anyws", *args, "--backend", anyio_backend],
             cwd=str(ROOT),
-            env={"TERM": "dumb", "INPUTRC": str(inputrc), "PATH": "/usr/bin:/bin"},
+            env={
+                # Keep coverage's variables: it measures subprocesses too.
+                **{k: v for k, v in os.environ.items() if k.startswith("COV")},
+                "TERM": "dumb",
+                "INPUTRC": str(inputrc),
+                "PATH": "/usr/bin:/bin",
+            },
             encoding="utf-8",
             timeout=TIMEOUT,
             dimensions=(24, 200),
@@ -116,7 +131,7 @@ def run_client(tmp_path: Path, anyio_backend: str) -> Iterator[Callable[..., Cli
 def run_command(*args: str) -> subprocess.CompletedProcess[str]:
     """The client without a terminal, for what needs none."""
     return subprocess.run(
-        [sys.executable, "-m", "anyws", *args],
+        [*PYTHON_M, "anyws", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

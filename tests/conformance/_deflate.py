@@ -28,6 +28,10 @@ NAME = "permessage-deflate"
 # from the end of a message; the receiver appends them back.
 TAIL = b"\x00\x00\xff\xff"
 
+# Output step of the decompressor, below the gap between a repeat and the
+# window size in the probe payloads.
+_STEP = 64
+
 
 @dataclass(frozen=True)
 class Params:
@@ -208,20 +212,29 @@ class Codec:
         if self._decompressor is None:
             self._decompressor = zlib.decompressobj(wbits=-self.remote_bits)
         decompressor = self._decompressor
-        data = decompressor.decompress(payload + TAIL)
+        # zlib checks a match's distance against the window only when the
+        # match reaches back before the current output buffer: small output
+        # steps make every long match go through that check.
+        pending, pieces = payload + TAIL, []
+        while not decompressor.eof:
+            piece = decompressor.decompress(pending, _STEP)
+            pending = decompressor.unconsumed_tail
+            if not piece and not pending:
+                break
+            pieces.append(piece)
         if decompressor.eof or self.remote_reset:
             self._decompressor = None
-        return data
+        return b"".join(pieces)
 
 
 def _spaced_repeats(rng: random.Random, filler: str | None) -> list[bytes]:
-    # A 48-byte block repeated just past each window size from 2**9 to 2**14:
-    # a compressor with a larger window than agreed emits a match that the
+    # A 48-byte block repeated 2**bits + 128 bytes later, for 9 to 14 bits: a
+    # compressor with a larger window than agreed emits a match that the
     # agreed window cannot resolve, and decompression fails.
     pieces: list[bytes] = []
     for bits in range(9, 15):
         block = _random(rng, 48, filler)
-        pieces += [block, _random(rng, (1 << bits) + 16, filler), block]
+        pieces += [block, _random(rng, (1 << bits) + 80, filler), block]
     return pieces
 
 

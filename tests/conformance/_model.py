@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from ._deflate import Params
@@ -37,6 +37,7 @@ __all__ = (
     "binary",
     "close",
     "close_frame",
+    "describe",
     "echo_case",
     "fragments",
     "judge",
@@ -47,9 +48,6 @@ __all__ = (
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 ROLES = ("server", "client")
-
-#: The close code of an empty close frame, as reported locally (RFC 6455, 7.1.5).
-NO_STATUS = 1005
 
 
 class Item(NamedTuple):
@@ -78,18 +76,22 @@ class Item(NamedTuple):
 
 
 def text(data: str) -> Item:
+    """A text message with exactly this content."""
     return Item("text", data)
 
 
 def binary(data: bytes) -> Item:
+    """A binary message with exactly this content."""
     return Item("binary", data)
 
 
 def pong(data: bytes) -> Item:
+    """A pong with exactly this payload."""
     return Item("pong", data)
 
 
 def close(code: int | None | frozenset[int | None], reason: str | None = None) -> Item:
+    """A close frame with this code (or one of these); ``None``: no payload."""
     return Item("close", code, reason)
 
 
@@ -130,6 +132,9 @@ class Message:
         rsv1_on_continuation: also set RSV1 on the continuation frames,
             which RFC 7692, 6.1 forbids.
         raw: send these bytes as the (compressed) payload instead.
+        text: send ``bytes`` data as a text message (to send invalid UTF-8).
+        ping_between: send a ping with this payload after every fragment
+            but the last.
     """
 
     data: str | bytes
@@ -138,6 +143,8 @@ class Message:
     final_block: bool = False
     rsv1_on_continuation: bool = False
     raw: bytes | None = None
+    text: bool = False
+    ping_between: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -167,24 +174,30 @@ class DeflateSetup:
     """How permessage-deflate is negotiated in a case (12.x and 13.x).
 
     Attributes:
-        offers: server role: the offers the crafted client sends.
+        offers: server role: the offers the crafted client sends; a ``str``
+            is sent as it is (to offer invalid parameters).
         server: server role: ``"default"`` is ``serve()``'s own factory
             (``compression="deflate"``), ``"plain"`` an explicit
             ``ServerPerMessageDeflateFactory()`` that accepts offers as made.
         expect_answer: server role: the exact answer expected; ``None``
             checks only that the answer is legal.
+        expect_declined: server role: the server must decline every offer.
         client_offer: client role: the parameters of the anyws client's
             ``ClientPerMessageDeflateFactory``; ``None`` for ``connect()``'s
             default (``client_max_window_bits`` without a value).
-        answer: client role: what the crafted server answers; ``None``
-            declines the extension.
+        answer: client role: what the crafted server answers (a ``str`` is
+            sent as it is); ``None`` declines the extension.
+        client_refuses: client role: the answer is illegal, so ``connect()``
+            must fail the connection (RFC 7692, 7.1) and send no frame.
     """
 
-    offers: tuple[Params, ...] = (Params(client_max_window_bits=True),)
+    offers: tuple[Params | str, ...] = (Params(client_max_window_bits=True),)
     server: str = "default"
     expect_answer: Params | None = None
+    expect_declined: bool = False
     client_offer: Params | None = None
-    answer: Params | None = Params()
+    answer: Params | str | None = Params()
+    client_refuses: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,10 +228,11 @@ class Case:
     max_size: int | None = 2**20
     deflate: DeflateSetup | None = None
     roles: tuple[str, ...] = ROLES
-    gaps: tuple[tuple[str, str], ...] = field(default=())
+    gaps: tuple[tuple[str, str], ...] = ()
 
     @property
     def category(self) -> int:
+        """The Autobahn category: the first number of the id."""
         return int(self.id.split(".", 1)[0])
 
 
@@ -272,8 +286,8 @@ def _item_matches(expected: Item, actual: Item) -> bool:
             type(expected.data) is type(actual.data)
         )
     codes = expected.data
-    code_ok = actual.data in codes if isinstance(codes, frozenset) else (
-        actual.data == codes
+    code_ok = (
+        actual.data in codes if isinstance(codes, frozenset) else (actual.data == codes)
     )
     return code_ok and (expected.reason is None or expected.reason == actual.reason)
 

@@ -26,7 +26,7 @@ from anyws.exceptions import ConnectionClosed, ConnectionClosedError
 
 from ..io_support import CLOSE, CONT, PING, PONG, TEXT, TIMEOUT, close_payload
 from ..test_protocol import client_to_raw, ws_pair
-from ._support import KiB, listening, open_fds
+from ._support import KiB, RecordingStream, listening, open_fds
 
 SEEDS = [1, 2, 3]
 
@@ -55,28 +55,76 @@ async def test_recv_cancelled_at_random_points_loses_nothing(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_send_cancelled_at_random_points_never_duplicates(seed: int) -> None:
-    """Small messages: a cancelled send either sent its message whole or not
-    at all; every completed send arrives; order is kept; the connection
-    stays open (the writes never block long enough to be cut)."""
+    """Small messages, sends cancelled at random points: nothing is
+    duplicated or reordered, every send that returned was delivered. A
+    cancellation that lands inside the write aborts the connection (1006);
+    then the peer sees 1006, never a protocol error."""
     rng = random.Random(seed)
     completed: list[int] = []
+    received: list[int] = []
     with anyio.fail_after(TIMEOUT):
         async with ws_pair() as (server, client):
-            for index in range(300):
-                with anyio.CancelScope() as scope:
-                    if rng.random() < 0.3:
-                        scope.cancel()  # cancelled before it starts
-                    elif rng.random() < 0.5:
-                        scope.deadline = anyio.current_time() + rng.random() * 1e-4
-                    await client.send(str(index))
-                    completed.append(index)
-            await client.send("end")
-            received = []
-            while (message := await server.recv()) != "end":
-                received.append(int(message))
-            assert client.open
+
+            async def collect() -> None:
+                with pytest.raises(ConnectionClosed) as info:
+                    while True:
+                        received.append(int(await server.recv()))
+                assert info.value.code in (1000, 1006)
+
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(collect)
+                for index in range(300):
+                    with anyio.CancelScope() as scope:
+                        if rng.random() < 0.3:
+                            scope.cancel()  # cancelled before it starts
+                        elif rng.random() < 0.5:
+                            scope.deadline = anyio.current_time() + rng.random() * 1e-4
+                        try:
+                            await client.send(str(index))
+                        except ConnectionClosed as exc:  # aborted by a cancel
+                            assert exc.code == 1006
+                            break
+                        completed.append(index)
+                await client.close()
+            assert client.close_code in (1000, 1006)
     assert received == sorted(set(received))
     assert set(completed) <= set(received)
+
+
+class CancelInsideSend(RecordingStream):
+    """Cancels a scope just before the wrapped stream's ``send``: the
+    cancellation then lands on the stream's first checkpoint, before any
+    byte is written."""
+
+    scope: anyio.CancelScope | None = None
+
+    async def send(self, item: bytes) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+            self.scope = None
+        await super().send(item)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation (docs/topics/timeouts.md): a cancellation that "
+    "lands inside stream.send() aborts the connection (1006), because AnyIO "
+    "streams cannot tell how much of the frame reached the wire; a send "
+    "cancelled before it starts leaves the connection open",
+)
+async def test_send_cancelled_before_any_byte_is_written_keeps_connection() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with ws_pair() as (server, client):
+            stream = CancelInsideSend(client._stream)  # type: ignore[arg-type]
+            client._stream = stream
+            with anyio.CancelScope() as scope:
+                stream.scope = scope
+                await client.send("lost")
+            assert scope.cancelled_caught
+            assert stream.send_sizes == [], "nothing reached the inner stream"
+            assert client.open
+            await client.send("kept")
+            assert await server.recv() == "kept"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -139,18 +187,24 @@ async def test_cancelled_fragmented_send_fails_1011() -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_ping_cancelled_at_random_points(seed: int) -> None:
-    """Pings and their waits cancelled anywhere: the connection stays usable
-    and one last pong acknowledges every ping still pending."""
+    """Pings and their waits cancelled anywhere: no error but
+    ``ConnectionClosed``; while the connection is open one last pong
+    acknowledges every ping still pending; if a cancellation landed inside a
+    write, the connection was aborted (1006, see the xfail above)."""
     rng = random.Random(seed)
     with anyio.fail_after(TIMEOUT):
         async with ws_pair() as (_, client):
-            for _ in range(100):
-                with anyio.move_on_after(rng.choice([0, 1e-5, 1e-4, 1e-3])):
-                    waiter = await client.ping()
-                    await waiter
-            await (await client.ping())
-            assert client._pings == {}
-            assert client.open
+            try:
+                for _ in range(100):
+                    with anyio.move_on_after(rng.choice([0, 1e-5, 1e-4, 1e-3])):
+                        waiter = await client.ping()
+                        await waiter
+                await (await client.ping())
+            except ConnectionClosed as exc:
+                assert exc.code == 1006
+            else:
+                assert client._pings == {}
+                assert client.open
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -182,7 +236,13 @@ async def test_close_cancelled_with_live_peer(seed: int) -> None:
                 await client.close(4000, "bye")
             await client.close()
             await server.wait_closed()
-            assert (server.close_code, server.close_reason) == (4000, "bye")
+            # Sent whole, not sent (then the second close sends 1000), or
+            # aborted inside the write (1006): never anything else.
+            assert (server.close_code, server.close_reason) in (
+                (4000, "bye"),
+                (1000, ""),
+                (1006, ""),
+            )
 
 
 async def test_cancelling_connect_blocks_at_random_points_leaks_nothing() -> None:
@@ -190,7 +250,8 @@ async def test_cancelling_connect_blocks_at_random_points_leaks_nothing() -> Non
     random point (during the handshake, a send, a recv or the close): no
     file descriptor is left open and no task outlives its block."""
     rng = random.Random(11)
-    async with listening() as port:
+    # close_timeout: see test_faults.test_peer_closes_while_handler_sends.
+    async with listening(close_timeout=0.5) as port:
         # Warm up, then count: the first connection creates lasting state.
         async with connect(f"ws://127.0.0.1:{port}/") as ws:
             await ws.send("warm")

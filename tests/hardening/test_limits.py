@@ -147,9 +147,7 @@ async def test_largest_acceptable_handshake_is_bounded() -> None:
     """250 headers of 4,000 bytes (about 1 MiB, just under the limits) are
     accepted; the request costs at most a few times its size. Memory bound:
     6 MiB."""
-    extra = "".join(
-        f"X-Big-{index:03d}: {'v' * 3980}\r\n" for index in range(250)
-    )
+    extra = "".join(f"X-Big-{index:03d}: {'v' * 3980}\r\n" for index in range(250))
     async with listening() as port:
         with memory_bound(6 * MiB):
             async with raw_client(port, extra=extra) as peer:
@@ -228,7 +226,7 @@ async def test_decompression_bomb_refused_1009(fragments: int) -> None:
         assert served.ws.extensions, "permessage-deflate was not negotiated"
         with memory_bound(4 * MiB):
             for index, part in enumerate(parts):
-                frame = fast_frame(
+                data = fast_frame(
                     BINARY if index == 0 else 0,
                     part,
                     fin=index == len(parts) - 1,
@@ -236,10 +234,10 @@ async def test_decompression_bomb_refused_1009(fragments: int) -> None:
                     rsv1=index == 0,
                 )
                 try:
-                    await served.peer.send(frame)
+                    await served.peer.send(data)
                 except (anyio.BrokenResourceError, OSError):  # pragma: no cover
                     break  # refused early: the server may reset
-                del frame
+                del data
             with anyio.fail_after(TIMEOUT):
                 frame = await served.peer.read_frame()
         assert frame.opcode == CLOSE
@@ -294,9 +292,7 @@ async def test_max_queue_and_read_limit_cap_the_receive_side(read_limit: int) ->
 # -- send side: write_limit --------------------------------------------------------
 
 
-async def test_write_limit_caps_the_send_side_against_a_peer_that_never_reads() -> (
-    None
-):
+async def test_write_limit_caps_the_send_side_against_a_peer_that_never_reads() -> None:
     """The handler sends 32 MiB and the peer floods pings, but never reads.
     Sends block instead of buffering; pending output stays within
     ``write_limit`` plus one read's worth of pongs plus the data frame being
@@ -337,6 +333,4 @@ async def test_write_limit_caps_the_send_side_against_a_peer_that_never_reads() 
                     task_group.start_soon(flood_pings)
     assert completed < 128
     assert outbox_peak <= write_limit + 16 * KiB + 131 + 256 * KiB + 10
-    assert all(
-        size <= max(write_limit, 256 * KiB + 10) for size in stream.send_sizes
-    )
+    assert all(size <= max(write_limit, 256 * KiB + 10) for size in stream.send_sizes)
