@@ -60,6 +60,8 @@ class MessageQueue:
         # anyio events cannot be reset: a fresh one is made for each wait.
         self._not_empty: anyio.Event | None = None
         self._not_full: anyio.Event | None = None
+        # The limit the reader waits on, while it waits in wait_for_space.
+        self._limit: Callable[[], int | None] | None = None
 
     def put(self, message: Data) -> None:
         """Append a message; wake the task waiting in :meth:`get`."""
@@ -101,26 +103,38 @@ class MessageQueue:
             # cancellation either happens before (the message stays) or not
             # at all (the message is returned).
             message = self._messages.popleft()
-            if self._not_full is not None:
+            # Wake the reader only once there is room: waking it for every
+            # message of a full queue costs a scheduler turn each time.
+            limit = self._limit
+            if limit is not None and not self._full(limit()):
+                assert self._not_full is not None
                 self._not_full.set()
             return message
         finally:
             self._getting = False
 
-    async def wait_for_space(self, max_queue: int | None) -> None:
-        """Wait until the queue holds fewer than ``max_queue`` messages.
-
-        Args:
-            max_queue: the limit; ``None`` means no limit. It is read again
-                after every wake-up, so changing it applies at once.
-        """
-        while (
+    def _full(self, max_queue: int | None) -> bool:
+        return (
             max_queue is not None
             and len(self._messages) >= max_queue
             and not self._closed
-        ):
+        )
+
+    async def wait_for_space(self, max_queue: Callable[[], int | None]) -> None:
+        """Wait until the queue holds fewer than ``max_queue()`` messages.
+
+        Args:
+            max_queue: returns the limit; ``None`` means no limit. It is
+                called again whenever a message leaves the queue, so changing
+                the limit applies at once.
+        """
+        while self._full(max_queue()):
             self._not_full = anyio.Event()
-            await self._not_full.wait()
+            self._limit = max_queue
+            try:
+                await self._not_full.wait()
+            finally:
+                self._limit = None
 
 
 class PingWaiter:

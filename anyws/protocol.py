@@ -153,8 +153,14 @@ class WebSocketCommonProtocol(Connection):
     def _start(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the reader and keepalive tasks of an OPEN connection."""
         self._reader_running = True
+        # The handshake's write lock is free now: an idle connection keeps none.
+        self._drop_idle_locks()
         task_group.start_soon(self._run_reader, name=f"anyws {self.side} reader")
-        task_group.start_soon(self._keepalive, name=f"anyws {self.side} keepalive")
+        # As in 8.1, ping_interval is read once, when the connection opens:
+        # without it, no keepalive task (nor its memory) at all.
+        if self.ping_interval is not None:
+            self._keepalive_scope = anyio.CancelScope()
+            task_group.start_soon(self._keepalive, name=f"anyws {self.side} keepalive")
 
     # -- attributes ----------------------------------------------------------
 
@@ -177,7 +183,7 @@ class WebSocketCommonProtocol(Connection):
     def state(self) -> State:
         """CONNECTING, OPEN, CLOSING or CLOSED (CLOSED once TCP is closed)."""
         state = self._machine.state
-        if state is State.CLOSED and not self._closed_event.is_set():
+        if state is State.CLOSED and not self._closed:
             return State.CLOSING
         return state
 
@@ -189,7 +195,7 @@ class WebSocketCommonProtocol(Connection):
     @property
     def closed(self) -> bool:
         """Whether the connection is CLOSED (its TCP connection is closed)."""
-        return self._closed_event.is_set()
+        return self._closed
 
     @property
     def close_code(self) -> int | None:
@@ -407,7 +413,7 @@ class WebSocketCommonProtocol(Connection):
 
         It never raises; cancelling it does not affect the connection.
         """
-        await self._closed_event.wait()
+        await self._wait_closed()
 
     async def _close_for_exit(self, *, quick: bool) -> None:
         """Close on leaving an ``async with``; never waits past the bounds.

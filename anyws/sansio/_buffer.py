@@ -67,6 +67,12 @@ class StreamReader:
                     f"stream ends after {len(self.buffer)} bytes, expected {n}"
                 )
             yield
+        if n == len(self.buffer):
+            # Often the whole buffer (a payload read after its header): one
+            # copy instead of a slice and a copy of it (1 MiB echo).
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            return data
         data = bytes(self.buffer[:n])
         del self.buffer[:n]
         return data
