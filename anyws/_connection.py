@@ -422,27 +422,42 @@ class Connection:
                     return False
                 self._poked = False
                 self._wait_scope = scope
-                try:
-                    self._waiting_for_space = True
-                    await self._messages.wait_for_space(self._max_queue)
-                    self._waiting_for_space = False
-                    data = await self._stream.receive(self.read_limit)
-                except anyio.EndOfStream:
-                    self._eof_received()
+                if not await self._read_once(backpressure=True):
                     return False
-                except TRANSPORT_ERRORS as exc:
-                    self._connection_lost(exc)
-                    return False
-                finally:
-                    self._wait_scope = None
-                    self._waiting_for_space = False
-                if self._logger.isEnabledFor(logging.DEBUG):
-                    self._logger.debug("- event = data_received(<%d bytes>)", len(data))
-                self._machine.receive_data(data)
                 if scope.cancel_called:
                     return False  # poked as the read ended: leave the scope
             return True
         return False  # poked while waiting
+
+    async def _read_once(self, *, backpressure: bool) -> bool:
+        """Read once (in the caller's ``_wait_scope``) and feed the machine.
+
+        Args:
+            backpressure: first wait while ``max_queue`` messages wait.
+
+        Returns:
+            ``False`` when the stream ended or broke (already recorded).
+        """
+        assert self._stream is not None
+        try:
+            if backpressure:
+                self._waiting_for_space = True
+                await self._messages.wait_for_space(self._max_queue)
+                self._waiting_for_space = False
+            data = await self._stream.receive(self.read_limit)
+        except anyio.EndOfStream:
+            self._eof_received()
+            return False
+        except TRANSPORT_ERRORS as exc:
+            self._connection_lost(exc)
+            return False
+        finally:
+            self._wait_scope = None
+            self._waiting_for_space = False
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug("- event = data_received(<%d bytes>)", len(data))
+        self._machine.receive_data(data)
+        return True
 
     async def _receive(self) -> bool:
         """Read once and feed the machine.
@@ -454,25 +469,7 @@ class Connection:
         self._poked = False
         with anyio.CancelScope(deadline=self._close_deadline) as scope:
             self._wait_scope = scope
-            try:
-                if not self._machine.close_expected():
-                    # Backpressure: stop reading while max_queue messages wait.
-                    self._waiting_for_space = True
-                    await self._messages.wait_for_space(self._max_queue)
-                    self._waiting_for_space = False
-                data = await self._stream.receive(self.read_limit)
-            except anyio.EndOfStream:
-                self._eof_received()
-                return True
-            except TRANSPORT_ERRORS as exc:
-                self._connection_lost(exc)
-                return True
-            finally:
-                self._wait_scope = None
-                self._waiting_for_space = False
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._logger.debug("- event = data_received(<%d bytes>)", len(data))
-            self._machine.receive_data(data)
+            await self._read_once(backpressure=not self._machine.close_expected())
             return True
         if self._poked:
             return True
