@@ -38,6 +38,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.streams.tls import TLSStream
 
+from ._asyncio_stream import NativeStream
 from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
 from ._messages import MessageQueue, PingWaiter
 from .exceptions import ConnectionClosed, InvalidState
@@ -94,6 +95,8 @@ class Connection:
         "_cannot_half_close",
         "_aborted",
         "_transport_exc",
+        "_push_ready",
+        "_push_exc",
     )
 
     is_client: bool = False
@@ -135,6 +138,8 @@ class Connection:
         self._cannot_half_close = False
         self._aborted = False
         self._transport_exc: BaseException | None = None
+        self._push_ready = False
+        self._push_exc: Exception | None = None
 
     # -- setup, used by client.py and server.py ----------------------------------
 
@@ -152,6 +157,8 @@ class Connection:
         # Shielded: cancelling the caller's scope never cuts a closing
         # handshake short; only _abort() cancels it.
         self._read_scope = anyio.CancelScope(shield=True)
+        if type(stream) is NativeStream:
+            stream.set_consumer(self._push)
         self._logger.debug("- event = connection_made")
 
     # -- locks and the closed event, made on first use ---------------------------
@@ -334,12 +341,34 @@ class Connection:
         try:
             await self._stream.send(data)
         except anyio.get_cancelled_exc_class():
-            # Part of a frame may be on the wire: the stream is unusable.
-            self._abort()
+            if type(self._stream) is NativeStream:
+                # It wrote ``data`` whole: hand it the rest of the outbox as
+                # well (pongs or a close frame of the reader's may be in it),
+                # and the connection goes on.
+                self._flush_nowait(self._stream)
+            else:
+                # Part of a frame may be on the wire: the stream is unusable.
+                self._abort()
             raise
         except TRANSPORT_ERRORS as exc:
             self._transport_failed(exc)
             raise _WriteError from exc
+
+    def _flush_nowait(self, stream: NativeStream) -> None:
+        """Give the stream everything pending, without waiting."""
+        self._take_outgoing()
+        try:
+            for chunk in self._outbox:
+                if chunk:
+                    stream.write_nowait(chunk)
+                else:
+                    stream.write_eof_nowait()
+                    self._logger.debug("x half-closing TCP connection")
+        except TRANSPORT_ERRORS as exc:
+            self._transport_failed(exc)
+        finally:
+            self._outbox.clear()
+            self._outbox_size = 0
 
     async def _send_eof(self) -> None:
         assert self._stream is not None
@@ -422,18 +451,20 @@ class Connection:
                     return False
                 self._poked = False
                 self._wait_scope = scope
-                if not await self._read_once(backpressure=True):
+                if not await self._read_once(backpressure=True, push=True):
                     return False
                 if scope.cancel_called:
                     return False  # poked as the read ended: leave the scope
             return True
         return False  # poked while waiting
 
-    async def _read_once(self, *, backpressure: bool) -> bool:
+    async def _read_once(self, *, backpressure: bool, push: bool = False) -> bool:
         """Read once (in the caller's ``_wait_scope``) and feed the machine.
 
         Args:
             backpressure: first wait while ``max_queue`` messages wait.
+            push: let a :class:`NativeStream` hand incoming bytes to
+                :meth:`_push` while this waits (the open phase only).
 
         Returns:
             ``False`` when the stream ended or broke (already recorded).
@@ -444,6 +475,7 @@ class Connection:
                 self._waiting_for_space = True
                 await self._messages.wait_for_space(self._max_queue)
                 self._waiting_for_space = False
+            self._push_ready = push
             data = await self._stream.receive(self.read_limit)
         except anyio.EndOfStream:
             self._eof_received()
@@ -452,12 +484,57 @@ class Connection:
             self._connection_lost(exc)
             return False
         finally:
+            self._push_ready = False
             self._wait_scope = None
             self._waiting_for_space = False
+        if not data:  # _push() fed the machine and asked for this turn
+            error = self._push_exc
+            if error is not None:
+                self._push_exc = None
+                raise error
+            return True
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug("- event = data_received(<%d bytes>)", len(data))
         self._machine.receive_data(data)
         return True
+
+    def _push(self, data: bytes) -> bool | None:
+        """Feed bytes that :class:`NativeStream` hands over from its
+        ``data_received`` while the reader waits in the open phase.
+
+        The messages go straight to the queue, without waking the reader.
+        Anything else (a ping to answer, a close frame, a protocol error, a
+        full queue) wakes it, as if its read returned, to do the rest.
+
+        Returns:
+            ``None`` to leave the bytes to the reader's next read (it is not
+            waiting in the open phase), ``False`` when they were taken,
+            ``True`` when they were taken and the reader must wake up.
+        """
+        if not self._push_ready:
+            return None
+        machine = self._machine
+        try:
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug("- event = data_received(<%d bytes>)", len(data))
+            machine.receive_data(data)
+            events = machine.events_received()
+            wake = False
+            for event in events:
+                if type(event) is Message:
+                    self._messages.put(event.data)
+                else:
+                    self._dispatch([event])
+                    wake = True
+        except Exception as exc:  # the reader reports it, as its own
+            self._push_exc = exc
+            return True
+        return (
+            wake
+            or bool(machine._writes)
+            or machine.state is not State.OPEN
+            or self._messages.full(self.max_queue)
+        )
 
     async def _receive(self) -> bool:
         """Read once and feed the machine.

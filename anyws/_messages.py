@@ -113,6 +113,11 @@ class MessageQueue:
         finally:
             self._getting = False
 
+    def full(self, max_queue: int | None) -> bool:
+        """Whether the queue holds ``max_queue`` messages or more (and is
+        not closed); ``None`` means no limit."""
+        return self._full(max_queue)
+
     def _full(self, max_queue: int | None) -> bool:
         return (
             max_queue is not None

@@ -25,6 +25,7 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
+from ._asyncio_stream import adopt
 from ._compat import (
     HANDSHAKE_READ_ERRORS,
     check_limits,
@@ -410,6 +411,11 @@ class Connect:
                 local_host=local_host,
                 local_port=local_port,
             )
+        stream = await adopt(
+            stream,
+            read_limit=self._protocol_kwargs["read_limit"],
+            write_limit=self._protocol_kwargs["write_limit"],
+        )
         if not wsuri.secure:
             return stream
         context = self._ssl

@@ -54,6 +54,7 @@ __all__ = ("State", "WebSocketCommonProtocol")
 logger = logging.getLogger("anyws.protocol")
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_SENDABLE = (str, *_BYTES_LIKE)
 
 
 class WebSocketCommonProtocol(Connection):
@@ -286,9 +287,16 @@ class WebSocketCommonProtocol(Connection):
                 of mixed types (the connection is then failed with 1011).
         """
         await self._ensure_open()
-        if isinstance(message, (str, *_BYTES_LIKE)):
-            async with self._send_lock:
-                await self._write(functools.partial(self._queue_data, message, True))
+        if isinstance(message, _SENDABLE):
+            queue = functools.partial(self._queue_data, message, True)
+            lock = self._send_lock_
+            if lock is None or not lock.locked():
+                # No fragmented message is on its way: one frame cannot cut
+                # into one that starts later (those wait for the write lock).
+                await self._write(queue)
+            else:
+                async with lock:
+                    await self._write(queue)
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):

@@ -36,6 +36,7 @@ import anyio.lowlevel
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
+from ._asyncio_stream import adopt
 from ._compat import (
     aclose_within,
     check_limits,
@@ -295,6 +296,9 @@ class WebSocketServer:
         stream: anyio.abc.ByteStream,
         config: _Config,
     ) -> str | None:
+        stream = await adopt(
+            stream, read_limit=protocol.read_limit, write_limit=protocol.write_limit
+        )
         if config.ssl_context is not None:
             try:
                 stream = await TLSStream.wrap(

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import anyio
 import anyio.abc
 
+from anyws import _asyncio_stream
+
 __all__ = (
     "CONT",
     "BINARY",
@@ -50,6 +52,12 @@ class RawFrame(NamedTuple):
     opcode: int
     data: bytes
     rsv1: bool = False
+
+
+def native_stream(anyio_backend: str) -> bool:
+    """Whether connections opened now use anyws's own asyncio stream
+    (:class:`anyws._asyncio_stream.NativeStream`), see ``conftest.py``."""
+    return anyio_backend == "asyncio" and _asyncio_stream.native_enabled()
 
 
 def accept_for(key: str) -> str:
@@ -166,7 +174,9 @@ class RawPeer:
         self.buffer.clear()
         return data
 
-    async def read_frame(self) -> RawFrame:
+    async def read_frame(self, *, unmask: bool = True) -> RawFrame:
+        """Read one frame (``unmask=False`` leaves a masked payload as it
+        came, to save time on big frames)."""
         head = await self.read_exact(2)
         fin, rsv1, opcode = bool(head[0] & 0x80), bool(head[0] & 0x40), head[0] & 0x0F
         masked, length = bool(head[1] & 0x80), head[1] & 0x7F
@@ -176,7 +186,7 @@ class RawPeer:
             (length,) = struct.unpack("!Q", await self.read_exact(8))
         mask_key = await self.read_exact(4) if masked else b""
         data = await self.read_exact(length)
-        if masked:
+        if masked and unmask:
             data = bytes(b ^ mask_key[i % 4] for i, b in enumerate(data))
         return RawFrame(fin, opcode, data, rsv1)
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-__all__ = ("StreamReader",)
+__all__ = ("BIG", "StreamReader")
+
+#: From this many bytes on, :meth:`StreamReader.read_exact` collects what it
+#: is fed in a list instead of the buffer.
+BIG = 1 << 16
 
 
 class StreamReader:
@@ -19,11 +23,15 @@ class StreamReader:
     :meth:`feed_eof`; read them through the generator methods.
     """
 
-    __slots__ = ("buffer", "eof")
+    __slots__ = ("buffer", "eof", "_chunks", "_chunked")
 
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.eof = False
+        # While read_exact waits for a big payload, the bytes fed are kept
+        # here as they came and joined once at the end (see _read_big).
+        self._chunks: list[bytes] | None = None
+        self._chunked = 0
 
     def feed_data(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes received from the network.
@@ -33,7 +41,12 @@ class StreamReader:
         """
         if self.eof:
             raise EOFError("stream ended")
-        self.buffer += data
+        chunks = self._chunks
+        if chunks is None:
+            self.buffer += data
+        else:
+            chunks.append(data if type(data) is bytes else bytes(data))
+            self._chunked += len(data)
 
     def feed_eof(self) -> None:
         """Record the end of the stream.
@@ -61,6 +74,8 @@ class StreamReader:
             EOFError: if the stream ends first.
         """
         assert n >= 0
+        if n >= BIG and len(self.buffer) < n:
+            return (yield from self._read_big(n))
         while len(self.buffer) < n:
             if self.eof:
                 raise EOFError(
@@ -76,6 +91,33 @@ class StreamReader:
         data = bytes(self.buffer[:n])
         del self.buffer[:n]
         return data
+
+    def _read_big(self, n: int) -> Generator[None, None, bytes]:
+        """``read_exact`` for ``n >= BIG``: keep the chunks and join them once.
+
+        Growing the buffer to ``n`` bytes, then copying them out, moves each
+        byte two or three times; joining the chunks moves it once.
+        """
+        chunks = [bytes(self.buffer)]
+        self._chunks = chunks
+        self._chunked = len(self.buffer)
+        self.buffer.clear()
+        try:
+            while self._chunked < n:
+                if self.eof:
+                    raise EOFError(
+                        f"stream ends after {self._chunked} bytes, expected {n}"
+                    )
+                yield
+        finally:
+            self._chunks = None
+        extra = self._chunked - n
+        if extra:
+            last = chunks[-1]
+            cut = len(last) - extra
+            self.buffer += memoryview(last)[cut:]
+            chunks[-1] = last[:cut]
+        return b"".join(chunks)
 
     def read_line(self, max_length: int) -> Generator[None, None, bytes]:
         """Read up to and including the next ``\\n``.
@@ -131,3 +173,5 @@ class StreamReader:
     def discard(self) -> None:
         """Drop every buffered byte (after a fatal error)."""
         del self.buffer[:]
+        self._chunks = None
+        self._chunked = 0

@@ -417,6 +417,21 @@ class Frame(NamedTuple):
             ProtocolError: if the frame breaks RFC 6455.
             ValueError: if ``mask_key`` is not 4 bytes long.
         """
+        header, payload = self.serialize_parts(
+            mask=mask, extensions=extensions, mask_key=mask_key
+        )
+        return header + payload
+
+    def serialize_parts(
+        self,
+        *,
+        mask: bool,
+        extensions: Sequence[Extension] | None = None,
+        mask_key: bytes | None = None,
+    ) -> tuple[bytes, bytes]:
+        """Like :meth:`serialize`, but return the header (with the masking
+        key) and the payload apart, so that a big payload is not copied just
+        to put a header in front of it."""
         self.check()
         frame = self
         if extensions:
@@ -439,10 +454,10 @@ class Frame(NamedTuple):
         else:
             header = _HEAD_64.pack(first, mask_bit | 127, length)
         if not mask:
-            return header + data
+            return header, data
         if mask_key is None:
             mask_key = os.urandom(4)
-        return b"".join((header, mask_key, apply_mask(data, mask_key)))
+        return header + mask_key, apply_mask(data, mask_key)
 
 
 class Close(NamedTuple):

@@ -42,7 +42,7 @@ from ..exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from ._buffer import StreamReader
+from ._buffer import BIG, StreamReader
 from .events import (
     CloseReceived,
     Event,
@@ -198,7 +198,7 @@ class Machine:
         reader = self._reader
         if reader.eof:
             return
-        reader.buffer += data
+        reader.feed_data(data)
         next(self._parser)
 
     def receive_eof(self) -> None:
@@ -433,10 +433,16 @@ class Machine:
 
     def _send_frame(self, frame: Frame) -> None:
         """Serialize a frame and queue its bytes."""
-        data = frame.serialize(mask=self._mask_out, extensions=self.extensions)
+        header, payload = frame.serialize_parts(
+            mask=self._mask_out, extensions=self.extensions
+        )
         if self.debug:
             self.logger.debug("> %s", frame)
-        self._writes.append(data)
+        if len(payload) < BIG:
+            self._writes.append(header + payload)
+        else:  # not worth copying to join them
+            self._writes.append(header)
+            self._writes.append(payload)
 
     def _send_eof(self) -> None:
         """Queue EOF, once."""

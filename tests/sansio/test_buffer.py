@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import pytest
 
-from anyws.sansio._buffer import StreamReader
+from anyws.sansio._buffer import BIG, StreamReader
 
 T = TypeVar("T")
 
@@ -124,3 +124,43 @@ def test_discard() -> None:
     reader.feed_data(b"abc")
     reader.discard()
     assert reader.buffer == bytearray()
+
+
+def test_big_reads_join_the_chunks_once() -> None:
+    """From BIG bytes on, read_exact keeps the chunks fed and joins them:
+    same bytes, any kind of chunk, the surplus left in the buffer."""
+    reader = StreamReader()
+    reader.feed_data(b"ab")
+    gen = reader.read_exact(BIG + 2)
+    assert run(reader, gen) is None
+    assert reader.buffer == b""  # moved to the chunks
+    reader.feed_data(bytearray(b"c" * (BIG - 2)))
+    reader.feed_data(memoryview(b"d" * 4))
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    assert stop.value.value == b"ab" + b"c" * (BIG - 2) + b"dd"
+    assert reader.buffer == b"dd"
+    reader.feed_data(b"e")  # back to the buffer
+    assert reader.buffer == b"dde"
+
+
+def test_big_read_fails_at_eof() -> None:
+    reader = StreamReader()
+    gen = reader.read_exact(BIG)
+    assert run(reader, gen) is None
+    reader.feed_data(b"x" * 10)
+    reader.feed_eof()
+    with pytest.raises(EOFError, match=f"after 10 bytes, expected {BIG}"):
+        next(gen)
+    reader.discard()
+    assert reader.buffer == b""
+
+
+def test_discard_drops_a_big_read_in_progress() -> None:
+    reader = StreamReader()
+    gen = reader.read_exact(BIG)
+    assert run(reader, gen) is None
+    reader.feed_data(b"x" * 10)
+    reader.discard()
+    reader.feed_data(b"y")  # goes to the buffer, not the abandoned read
+    assert reader.buffer == b"y"

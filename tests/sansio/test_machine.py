@@ -27,7 +27,7 @@ from anyws.exceptions import (
     ProtocolError,
     SecurityError,
 )
-from anyws.sansio._buffer import StreamReader
+from anyws.sansio._buffer import BIG, StreamReader
 from anyws.sansio.datastructures import Headers
 from anyws.sansio.events import (
     CloseReceived,
@@ -552,6 +552,30 @@ def test_client_sends_masked_frames() -> None:
     [data] = machine.data_to_send()
     assert data[:2] == b"\x81\x82"
     assert apply_mask(data[6:], data[2:6]) == b"hi"
+
+
+def test_big_payloads_are_queued_apart_from_their_header() -> None:
+    """From BIG bytes on, the payload is not copied behind its header (a
+    mutable one was copied to bytes already: the stream may keep it)."""
+    big = b"x" * BIG
+    server = Machine(Side.SERVER)
+    server.send_binary(big)
+    header, payload = server.data_to_send()
+    assert header == b"\x82\x7f" + struct.pack("!Q", BIG)
+    assert payload is big
+    mutable = bytearray(big)
+    server.send_binary(mutable)
+    _, payload = server.data_to_send()
+    mutable[0] = 0
+    assert payload == big
+    client = Machine(Side.CLIENT)
+    client.send_binary(big)
+    header, masked = client.data_to_send()
+    assert header[:10] == b"\x82\xff" + struct.pack("!Q", BIG)
+    assert apply_mask(masked, header[10:]) == big
+    client.send_binary(big[:-1])  # one byte short: joined
+    [frame] = client.data_to_send()
+    assert frame[:4] == b"\x82\xfe\xff\xff"
 
 
 def test_send_data(machine: Machine) -> None:
