@@ -133,6 +133,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_burst_size",
         "_answered",
         "_eof_sent",
+        "loop",
     )
 
     def __init__(self, *, read_limit: int, write_limit: int) -> None:
@@ -158,6 +159,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._burst_size = 0
         self._answered = False
         self._eof_sent = False
+        #: The event loop of the connection (known from connection_made).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def set_consumer(self, consumer: Callable[[bytes], bool | None]) -> None:
         """Offer incoming bytes to ``consumer`` while a reader waits.
@@ -176,6 +179,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self.loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(high=self._write_limit)
         if self._buffered > self._read_high:  # pragma: no cover - early data
             self._pause_reading()
@@ -222,6 +226,14 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._writing_paused = False
         _wake(self._write_waiter)
 
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self.loop
+        assert loop is not None, "not connected"
+        return loop
+
+    def _new_future(self) -> asyncio.Future[None]:
+        return self._get_loop().create_future()
+
     def _pause_reading(self) -> None:
         assert self._transport is not None
         if not self._lost and self._transport.is_reading():
@@ -259,7 +271,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
                 if self._exc is not None:
                     raise anyio.BrokenResourceError from self._exc
                 raise anyio.EndOfStream
-            waiter = self._read_waiter = asyncio.get_running_loop().create_future()
+            waiter = self._read_waiter = self._new_future()
             try:
                 await waiter
             finally:
@@ -313,7 +325,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
                 await _checkpoint()  # fairness
             return
         while self._writing_paused:
-            waiter = self._write_waiter = asyncio.get_running_loop().create_future()
+            waiter = self._write_waiter = self._new_future()
             try:
                 await waiter
             finally:
@@ -346,7 +358,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
             return
         self._burst = [item]
         self._burst_size = len(item)
-        asyncio.get_running_loop().call_soon(self._end_burst)
+        self._get_loop().call_soon(self._end_burst)
 
     def _write(self, data: bytes) -> None:
         assert self._transport is not None
@@ -412,7 +424,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
             await _checkpoint()
             return
         if self._lost_waiter is None:
-            self._lost_waiter = asyncio.get_running_loop().create_future()
+            self._lost_waiter = self._new_future()
         try:
             await asyncio.shield(self._lost_waiter)
         except BaseException:

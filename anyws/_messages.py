@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 
+from ._sync import EventLike
 from ._types import Data
 from .exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 
@@ -57,9 +58,11 @@ class MessageQueue:
         self._messages: deque[Data] = deque()
         self._closed = False
         self._getting = False
-        # anyio events cannot be reset: a fresh one is made for each wait.
-        self._not_empty: anyio.Event | None = None
-        self._not_full: anyio.Event | None = None
+        # Events cannot be reset: a fresh one is made for each wait, by
+        # new_event (the connection may give a cheaper one, see _sync.py).
+        self.new_event: Callable[[], EventLike] = anyio.Event
+        self._not_empty: EventLike | None = None
+        self._not_full: EventLike | None = None
         # The limit the reader waits on, while it waits in wait_for_space.
         self._limit: Callable[[], int | None] | None = None
 
@@ -97,7 +100,7 @@ class MessageQueue:
             while not self._messages:
                 if self._closed:
                     return None
-                self._not_empty = anyio.Event()
+                self._not_empty = self.new_event()
                 await self._not_empty.wait()
             # No checkpoint between the end of the wait and the removal: a
             # cancellation either happens before (the message stays) or not
@@ -134,7 +137,7 @@ class MessageQueue:
                 the limit applies at once.
         """
         while self._full(max_queue()):
-            self._not_full = anyio.Event()
+            self._not_full = self.new_event()
             self._limit = max_queue
             try:
                 await self._not_full.wait()
