@@ -395,8 +395,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
             raise anyio.BrokenResourceError from self._exc
 
     async def send_eof(self) -> None:
-        self.write_eof_nowait()
-        await _checkpoint()
+        self.write_eof_nowait()  # no checkpoint, like AnyIO's own
 
     def write_eof_nowait(self) -> None:
         """Half-close once the transport has written what it holds."""
@@ -421,7 +420,6 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
                     self._flush_burst()
                 transport.close()  # flushes what it holds, then closes
         if self._lost:
-            await _checkpoint()
             return
         if self._lost_waiter is None:
             self._lost_waiter = self._new_future()

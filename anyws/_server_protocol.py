@@ -12,6 +12,7 @@ import email.utils
 import http
 import inspect
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,9 +59,17 @@ HTTPResponse = tuple[http.HTTPStatus | int, HeadersLike, bytes]
 ExtraHeaders = HeadersLike | Callable[[str, Headers], HeadersLike | None]
 
 
+_date: tuple[int, str] = (0, "")
+
+
 def _now() -> str:
-    """The ``Date`` header value (RFC 7231 section 7.1.1.1)."""
-    return email.utils.formatdate(usegmt=True)
+    """The ``Date`` header value (RFC 7231 section 7.1.1.1), formatted once
+    per second."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, email.utils.formatdate(second, usegmt=True))
+    return _date[1]
 
 
 class WebSocketServerProtocol(WebSocketCommonProtocol):

@@ -201,7 +201,8 @@ async def test_small_writes_in_a_row_are_joined() -> None:
             assert await read_exactly(peer, len(expected)) == expected
             with pytest.raises(anyio.EndOfStream):
                 await peer.receive()
-            assert native._burst is None  # the turn ended
+            await anyio.lowlevel.checkpoint()  # the turn ends
+            assert native._burst is None
             with pytest.raises(anyio.ClosedResourceError):
                 await native.send(b"after EOF")
 
