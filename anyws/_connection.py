@@ -59,6 +59,17 @@ __all__ = ("Connection",)
 logger = logging.getLogger("anyws.protocol")
 
 
+_SIDE_LOGGERS: dict[str, SideLogger] = {}
+
+
+def _side_logger(side: str) -> SideLogger:
+    """One adapter per side, shared by all connections (they are many)."""
+    adapter = _SIDE_LOGGERS.get(side)
+    if adapter is None:
+        adapter = _SIDE_LOGGERS[side] = SideLogger(logger, side)
+    return adapter
+
+
 class _WriteError(Exception):
     """Internal: writing to the stream failed; ``__cause__`` says why."""
 
@@ -110,7 +121,7 @@ class Connection:
     def _init_connection(self, max_size: int | None) -> None:
         """Set up the machine and the internal state (no I/O yet)."""
         #: Logs on ``anyws.protocol``, each line starting with :attr:`side`.
-        self._logger = SideLogger(logger, self.side)
+        self._logger = _side_logger(self.side)
         self._machine: Machine = self._create_machine(max_size)
         self._stream: anyio.abc.ByteStream | None = None
         self._messages = MessageQueue()

@@ -218,6 +218,19 @@ class WebSocketServer:
     async def _handle(self, stream: anyio.abc.ByteStream) -> None:
         """Run one connection; never raises (except cancellation)."""
         try:
+            config = self._config
+            assert config is not None
+            # Rebinding ``stream`` lets AnyIO's stream go: this frame lives
+            # as long as the connection.
+            try:
+                stream = await adopt(
+                    stream,
+                    read_limit=config.protocol_kwargs["read_limit"],
+                    write_limit=config.protocol_kwargs["write_limit"],
+                )
+            except BaseException:  # pragma: no cover - the loop refused the socket
+                await aclose_within(stream, 0)
+                raise
             await self._run_connection(stream)
         except anyio.get_cancelled_exc_class():
             raise
@@ -248,24 +261,16 @@ class WebSocketServer:
             # The tasks of the connection never raise: an error here comes
             # from the handler itself (a BaseException); keep it unwrapped.
             with single_exception():
-                await self._run_protocol(protocol, stream, config)
+                async with anyio.create_task_group() as task_group:
+                    path = await self._open(protocol, stream, config)
+                    if path is None:
+                        return
+                    protocol._start(task_group)
+                    if self._close_started:  # missed by the shutdown's close(1001)
+                        task_group.start_soon(_close_quietly, protocol, 1001)
+                    await self._call_handler(protocol, path, config)
         finally:
             self.unregister(protocol)
-
-    async def _run_protocol(
-        self,
-        protocol: WebSocketServerProtocol,
-        stream: anyio.abc.ByteStream,
-        config: _Config,
-    ) -> None:
-        async with anyio.create_task_group() as task_group:
-            path = await self._open(protocol, stream, config)
-            if path is None:
-                return
-            protocol._start(task_group)
-            if self._close_started:  # missed by the shutdown's close(1001)
-                task_group.start_soon(_close_quietly, protocol, 1001)
-            await self._call_handler(protocol, path, config)
 
     async def _open(
         self,
@@ -296,9 +301,6 @@ class WebSocketServer:
         stream: anyio.abc.ByteStream,
         config: _Config,
     ) -> str | None:
-        stream = await adopt(
-            stream, read_limit=protocol.read_limit, write_limit=protocol.write_limit
-        )
         if config.ssl_context is not None:
             try:
                 stream = await TLSStream.wrap(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import socket
 import struct
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -124,6 +125,7 @@ async def test_receive_joins_buffered_chunks_up_to_max_bytes() -> None:
             for count, part in enumerate((b"ab", b"cd", b"ef"), 1):
                 await peer.send(part)
                 await wait_until(functools.partial(arrived, native, 2 * count))
+            assert native._chunks is not None
             assert len(native._chunks) == 3
             assert await native.receive(4) == b"abcd"
             assert await native.receive(4) == b"ef"
@@ -296,7 +298,7 @@ async def test_aclose_flushes_then_closes_and_wakes_everyone() -> None:
             assert await read_exactly(peer, 2) == b"ab"
             with pytest.raises(anyio.EndOfStream):
                 await peer.receive()
-            native._chunks.append(b"unread")  # as if it came before aclose
+            native._chunks = deque([b"unread"])  # as if it came before aclose
             with pytest.raises(anyio.ClosedResourceError):
                 await native.receive()
             with pytest.raises(anyio.ClosedResourceError):

@@ -257,7 +257,7 @@ async def test_max_queue_and_read_limit_cap_the_receive_side(read_limit: int) ->
     violations: list[str] = []
     async with serve_one(max_queue=max_queue, read_limit=read_limit) as served:
         ws = served.ws
-        queue = ws._messages._messages  # noqa: SLF001 - observed, not changed
+        queue = ws._messages  # observed, not changed
 
         def check(max_bytes: int) -> None:
             if len(queue) >= max_queue:
