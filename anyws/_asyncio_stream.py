@@ -415,6 +415,24 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         except OSError:  # pragma: no cover - the peer is gone already
             pass
 
+    def close_nowait(self) -> bool:
+        """Close now if nothing waits to be written; tell whether it did.
+
+        The socket is released by the event loop right after, as when
+        ``aclose()`` waited for it.
+        """
+        transport = self._transport
+        assert transport is not None
+        if not self._lost and (self._burst or transport.get_write_buffer_size()):
+            return False
+        if not self._closed:
+            self._closed = True
+            _wake(self._read_waiter)
+            _wake(self._write_waiter)
+            if not transport.is_closing():
+                transport.close()
+        return True
+
     async def aclose(self) -> None:
         transport = self._transport
         assert transport is not None

@@ -655,7 +655,10 @@ class Connection:
         """Close the stream, record the outcome, wake everyone. Shielded."""
         assert self._stream is not None
         self._logger.debug("x closing TCP connection")
-        if not await aclose_within(self._stream, self.close_timeout):
+        stream = self._stream
+        if type(stream) is NativeStream and stream.close_nowait():
+            pass  # nothing left to flush: closed without waiting
+        elif not await aclose_within(stream, self.close_timeout):
             self._logger.debug("x aborting TCP connection")
         self._finish()
 

@@ -367,3 +367,19 @@ async def test_other_streams_are_left_alone(anyio_backend: str) -> None:
                     other = StapledObjectStream(send, receive)
                     kept = await adopt(other, read_limit=KiB, write_limit=KiB)  # type: ignore[arg-type]
                     assert kept is other  # type: ignore[comparison-overlap]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_close_nowait_only_when_nothing_waits_to_be_written() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with tcp_pair(write_limit=1) as (native, peer):
+            native.write_nowait(b"x" * 4 * 1024 * KiB)  # more than the kernel takes
+            assert not native.close_nowait()
+            assert await read_exactly(peer, 4 * 1024 * KiB) == b"x" * 4 * 1024 * KiB
+            await wait_until(lambda: native._transport.get_write_buffer_size() == 0)  # type: ignore[union-attr]
+            assert native.close_nowait()
+            with pytest.raises(anyio.EndOfStream):
+                await peer.receive()
+            assert native.close_nowait()  # again: nothing to do
+            with pytest.raises(anyio.ClosedResourceError):
+                await native.receive()
