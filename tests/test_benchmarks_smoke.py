@@ -45,3 +45,4 @@ def test_memory_profile_runs(backend: str) -> None:
     assert int(lines[0].split()[0]) > 0
     assert len(lines) == 1 + 5 + 2
     assert lines[6] == "objects per connection:"
+    assert "Error" not in result.stderr
