@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
+
+from anyws import _asyncio_stream
 
 __all__ = ("pytest_runtest_logreport", "pytest_terminal_summary")
 
@@ -30,7 +33,8 @@ CATEGORIES = {
     13: "deflate parameters",
 }
 
-_ID = re.compile(r"\[(\d+)\.[\d.]+-(server|client)-(asyncio|trio)\]$")
+_ID = re.compile(r"\[(\d+)\.[\d.]+-(server|client)-(asyncio-anyio|asyncio|trio)\]$")
+_BACKENDS = ("asyncio", "asyncio-anyio", "trio")
 
 # (category, role, backend) -> Counter of "passed", "non-strict", "failed",
 # "xfail".
@@ -47,6 +51,20 @@ def _outcome(report: pytest.TestReport) -> str | None:
             return "non-strict" if verdicts.get("verdict") == "non-strict" else "passed"
         return "failed" if report.failed else None
     return None
+
+
+@pytest.fixture(autouse=True)
+def _stock_asyncio_stream(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run the ``-asyncio-anyio`` cases on AnyIO's stock asyncio stream."""
+    callspec = getattr(request.node, "callspec", None)
+    stock = callspec is not None and callspec.id.endswith("-asyncio-anyio")
+    if stock:
+        _asyncio_stream.set_native_enabled(False)
+    try:
+        yield
+    finally:
+        if stock:
+            _asyncio_stream.set_native_enabled(True)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -80,7 +98,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("=", "conformance summary (Autobahn categories)")
     write("passed / failed; ns: of the passed, non-strict; xf: known gaps (xfail)")
     header = f"{'category':<24} {'role':<7}"
-    backends = ("asyncio", "trio")
+    backends = _BACKENDS
     for backend in backends:
         header += f" {backend:<24}"
     write(header)

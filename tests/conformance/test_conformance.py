@@ -1,6 +1,7 @@
 """The conformance cases, each against the anyws server and the anyws client,
-on asyncio and on trio. Test IDs read ``<case>-<role>-<backend>``, for
-example ``6.4.2-server-trio``; ``conftest.py`` prints the summary table.
+on asyncio (over anyws's own stream and over AnyIO's stock one) and on trio.
+Test IDs read ``<case>-<role>-<backend>``, for example ``6.4.2-server-trio``;
+``conftest.py`` prints the summary table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from ._cases_utf8 import INVALID, VALID, first_invalid, utf8_cases
 from ._model import Case, describe, judge
 from ._runner import run_case
 
-BACKENDS = ("asyncio", "trio")
+#: Test-ID suffix -> AnyIO backend; ``asyncio-anyio`` runs on AnyIO's stock
+#: asyncio stream (``conftest.py`` switches anyws's own stream off).
+BACKENDS = {"asyncio": "asyncio", "asyncio-anyio": "asyncio", "trio": "trio"}
 
 #: Generous: a case takes milliseconds; this only stops a hang.
 TIMEOUT = 60
@@ -41,9 +44,9 @@ def _params() -> Iterator[object]:
             marks = []
             if role in gaps:
                 marks.append(pytest.mark.xfail(strict=True, reason=gaps[role]))
-            for backend in BACKENDS:
+            for suffix, backend in BACKENDS.items():
                 yield pytest.param(
-                    case, role, backend, id=f"{case.id}-{role}-{backend}", marks=marks
+                    case, role, backend, id=f"{case.id}-{role}-{suffix}", marks=marks
                 )
 
 
