@@ -325,6 +325,14 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         if self._write_waiter is not None:
             raise anyio.BusyResourceError("writing to")
         self.write_nowait(item)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait while the transport holds more than ``write_limit`` bytes
+        (down to a quarter of that); else yield once in a while, for
+        fairness (see the module)."""
+        if self._write_waiter is not None:
+            raise anyio.BusyResourceError("writing to")
         if not self._writing_paused:
             self._budget -= 1
             if self._budget <= 0:

@@ -290,6 +290,15 @@ class Connection:
         # A send cancelled before it starts must not leave half a frame: it
         # raises here, before anything is queued.
         await anyio.lowlevel.checkpoint_if_cancelled()
+        stream = self._stream
+        lock = self._write_lock_
+        if (
+            type(stream) is NativeStream
+            and (lock is None or not lock.locked())
+            and self._machine.state is State.OPEN
+        ):
+            await self._write_native(stream, queue_frames)
+            return
         failed = False
         try:
             async with self._write_lock:
@@ -308,6 +317,30 @@ class Connection:
         self._rearm()
         if failed:
             await self._raise_closed()
+
+    async def _write_native(
+        self, stream: NativeStream, queue_frames: Callable[[], None]
+    ) -> None:
+        """:meth:`_write` when the write lock is free, on anyws's own asyncio
+        stream: it takes frames whole without waiting, so they are queued and
+        written with no await in between, and nobody can slip in. Only the
+        wait for the transport to drain holds the lock."""
+        try:
+            queue_frames()
+        finally:
+            self._flush_nowait(stream)
+        if self._aborted:  # the transport failed
+            await self._raise_closed()
+        if stream._writing_paused:
+            async with self._write_lock:
+                try:
+                    await stream.drain()
+                except TRANSPORT_ERRORS as exc:
+                    self._transport_failed(exc)
+                    await self._raise_closed()
+        else:
+            await stream.drain()  # no wait: a yield now and then
+        self._rearm()
 
     def _take_outgoing(self) -> None:
         for chunk in self._machine.data_to_send():
