@@ -39,6 +39,7 @@ import os
 import socket
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -81,9 +82,8 @@ async def adopt(
         return stream
     transport = getattr(stream, "_transport", None)
     protocol = getattr(stream, "_protocol", None)
-    if isinstance(transport, asyncio.Transport) and isinstance(
-        protocol, asyncio.Protocol
-    ):
+    if _is_transport(transport) and isinstance(protocol, asyncio.Protocol):
+        transport = cast(asyncio.Transport, transport)
         if transport.get_protocol() is not protocol or transport.is_closing():
             return stream  # pragma: no cover - not a fresh stream
         native = NativeStream(read_limit=read_limit, write_limit=write_limit)
@@ -106,6 +106,31 @@ async def adopt(
         await loop.connect_accepted_socket(lambda: native, sock=sock)
         return native
     return stream  # pragma: no cover - an AnyIO we do not know
+
+
+#: What the stream uses of a transport. uvloop's transports have all of it
+#: but do not derive from asyncio.Transport.
+_TRANSPORT_METHODS = (
+    "get_protocol",
+    "set_protocol",
+    "write",
+    "write_eof",
+    "pause_reading",
+    "resume_reading",
+    "is_reading",
+    "is_closing",
+    "get_write_buffer_size",
+    "set_write_buffer_limits",
+    "get_extra_info",
+    "close",
+    "abort",
+)
+
+
+def _is_transport(transport: object) -> bool:
+    return isinstance(transport, asyncio.Transport) or all(
+        hasattr(transport, name) for name in _TRANSPORT_METHODS
+    )
 
 
 class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -179,7 +204,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        assert _is_transport(transport)
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self.loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(high=self._write_limit)

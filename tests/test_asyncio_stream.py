@@ -383,3 +383,31 @@ async def test_close_nowait_only_when_nothing_waits_to_be_written() -> None:
             assert native.close_nowait()  # again: nothing to do
             with pytest.raises(anyio.ClosedResourceError):
                 await native.receive()
+
+
+@pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
+)
+async def test_uvloop_transports_are_taken_over_too() -> None:
+    """uvloop's transports do not derive from asyncio.Transport but have what
+    the stream needs: both ends run on it, whole messages of every size and
+    kind go through, and the connection closes cleanly."""
+    import anyws
+
+    async def echo(ws: anyws.WebSocketServerProtocol, path: str) -> None:
+        assert isinstance(ws._stream, NativeStream)
+        async for message in ws:
+            await ws.send(message)
+
+    with anyio.fail_after(TIMEOUT):
+        async with anyws.serve(echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with anyws.connect(f"ws://127.0.0.1:{port}/") as ws:
+                assert isinstance(ws._stream, NativeStream)
+                for size in (0, 1, 125, 70_000, 1_000_000):
+                    await ws.send(b"x" * size)
+                    assert await ws.recv() == b"x" * size
+                await ws.send(["fragmented ", "text"])
+                assert await ws.recv() == "fragmented text"
+                await (await ws.ping())
+            assert ws.close_code == 1000
