@@ -337,7 +337,12 @@ class Connection:
                     await stream.drain()
                 except TRANSPORT_ERRORS as exc:
                     self._transport_failed(exc)
-                    await self._raise_closed()
+                finally:
+                    # While the lock was held, the reader left its pongs and
+                    # close frames to the holder: write them.
+                    self._flush_nowait(stream)
+            if self._aborted:
+                await self._raise_closed()
         else:
             await stream.drain()  # no wait: a yield now and then
         self._rearm()
@@ -405,6 +410,10 @@ class Connection:
     def _flush_nowait(self, stream: NativeStream) -> None:
         """Give the stream everything pending, without waiting."""
         self._take_outgoing()
+        if self._aborted:  # a frame may be cut: nothing more goes out
+            self._outbox.clear()
+            self._outbox_size = 0
+            return
         try:
             for chunk in self._outbox:
                 if chunk:

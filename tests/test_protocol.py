@@ -29,6 +29,7 @@ from anyws.protocol import State, WebSocketCommonProtocol
 from anyws.sansio.machine import State as CoreState
 from anyws.server import WebSocketServerProtocol, serve
 
+from .hardening._support import wait_until
 from .io_support import (
     BINARY,
     CLOSE,
@@ -1136,6 +1137,23 @@ async def test_cancelling_a_blocked_send_aborts_the_connection(
             assert client.close_code == 1006
             with pytest.raises(ConnectionClosedError):
                 await client.send("after")
+
+
+async def test_pong_queued_while_a_send_waits_goes_out_after_it() -> None:
+    """The reader leaves its pong to the task holding the write lock (here, a
+    big send that waits for the peer to read); that task writes it as soon
+    as its own frame is out."""
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw() as (client, peer):
+            big = b"x" * 2**24
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(client.send, big)
+                await wait_until(lambda: client._write_lock.locked())
+                await peer.send_frame(PING, b"p")
+                await wait_until(lambda: bool(client._outbox))  # pong left
+                frame = await peer.read_frame(unmask=False)
+                assert (frame.opcode, len(frame.data)) == (BINARY, len(big))
+                assert await peer.read_frame() == (True, PONG, b"p", False)
 
 
 async def test_send_cancelled_before_it_starts_changes_nothing() -> None:
