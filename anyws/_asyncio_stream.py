@@ -209,7 +209,7 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._transport = transport
         self.loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(high=self._write_limit)
-        if self._buffered > self._read_high:  # pragma: no cover - early data
+        if self._buffered > self._read_high:  # bytes taken over from AnyIO
             self._pause_reading()
         elif not transport.is_reading():
             transport.resume_reading()  # AnyIO pauses between receives
@@ -232,7 +232,11 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._chunks = deque()
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > self._read_high and not self._reading_paused:
+        if (
+            self._buffered > self._read_high
+            and not self._reading_paused
+            and self._transport is not None  # else connection_made pauses
+        ):
             self._pause_reading()
         _wake(self._read_waiter)
 

@@ -151,6 +151,26 @@ async def test_bytes_read_before_the_take_over_are_kept() -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_more_early_bytes_than_read_limit_pause_reading_at_once() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
+            [listener] = multi.listeners
+            assert isinstance(listener, anyio.abc.SocketListener)
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"e" * 8 * KiB)
+                accepted = await listener.accept()
+                protocol = accepted._protocol  # type: ignore[attr-defined]
+                await wait_until(lambda: sum(map(len, protocol.read_queue)) == 8 * KiB)
+                native = await adopt(accepted, read_limit=KiB, write_limit=KiB)
+                assert isinstance(native, NativeStream)
+                async with native:
+                    assert native._reading_paused
+                    assert await read_exactly(native, 8 * KiB) == b"e" * 8 * KiB
+                    assert not native._reading_paused
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_reading_pauses_above_read_limit_and_resumes() -> None:
     """Unread bytes stop the transport reading past ``read_limit``; reading
     resumes once half of that was consumed; nothing is lost."""
