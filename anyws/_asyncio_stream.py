@@ -463,25 +463,13 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         assert transport is not None
         if not self._lost and (self._burst or transport.get_write_buffer_size()):
             return False
-        if not self._closed:
-            self._closed = True
-            _wake(self._read_waiter)
-            _wake(self._write_waiter)
-            if not transport.is_closing():
-                transport.close()
+        self._start_closing()
         return True
 
     async def aclose(self) -> None:
         transport = self._transport
         assert transport is not None
-        if not self._closed:
-            self._closed = True
-            _wake(self._read_waiter)
-            _wake(self._write_waiter)
-            if not transport.is_closing():
-                if not self._lost:
-                    self._flush_burst()
-                transport.close()  # flushes what it holds, then closes
+        self._start_closing()
         if self._lost:
             return
         if self._lost_waiter is None:
@@ -491,6 +479,20 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         except BaseException:
             transport.abort()  # cancelled: give up on flushing
             raise
+
+    def _start_closing(self) -> None:
+        """Mark the stream closed, wake its waiters, close the transport
+        (which writes what it holds first). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        _wake(self._read_waiter)
+        _wake(self._write_waiter)
+        assert self._transport is not None
+        if not self._transport.is_closing():
+            if not self._lost:
+                self._flush_burst()
+            self._transport.close()
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

@@ -28,6 +28,7 @@ Invariants (each method below relies on them):
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,7 @@ def _side_logger(side: str) -> SideLogger:
     return adapter
 
 
+@functools.cache
 def _asyncio_cancel_check() -> Callable[[], Awaitable[None]]:
     """AnyIO's ``checkpoint_if_cancelled`` for asyncio, without the look-up
     of the running library (sniffio calls ``asyncio.current_task()``, a

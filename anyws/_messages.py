@@ -128,7 +128,7 @@ class MessageQueue:
             # Wake the reader only once there is room: waking it for every
             # message of a full queue costs a scheduler turn each time.
             limit = self._limit
-            if limit is not None and not self._full(limit()):
+            if limit is not None and not self.full(limit()):
                 assert self._not_full is not None
                 self._not_full.set()
             return message
@@ -138,9 +138,6 @@ class MessageQueue:
     def full(self, max_queue: int | None) -> bool:
         """Whether the queue holds ``max_queue`` messages or more (and is
         not closed); ``None`` means no limit."""
-        return self._full(max_queue)
-
-    def _full(self, max_queue: int | None) -> bool:
         return max_queue is not None and len(self) >= max_queue and not self._closed
 
     async def wait_for_space(self, max_queue: Callable[[], int | None]) -> None:
@@ -151,7 +148,7 @@ class MessageQueue:
                 called again whenever a message leaves the queue, so changing
                 the limit applies at once.
         """
-        while self._full(max_queue()):
+        while self.full(max_queue()):
             self._not_full = self.new_event()
             self._limit = max_queue
             try:

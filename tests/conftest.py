@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from anyws import _asyncio_stream
+from .io_support import stock_asyncio_stream
 
 
 @pytest.fixture(params=["asyncio", "asyncio-anyio", "trio"])
@@ -21,10 +21,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     a missing trio fails."""
     name = str(request.param)
     if name == "asyncio-anyio":
-        _asyncio_stream.set_native_enabled(False)
-        try:
+        with stock_asyncio_stream():
             yield "asyncio"
-        finally:
-            _asyncio_stream.set_native_enabled(True)
     else:
         yield name

@@ -12,8 +12,8 @@ import os
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import NamedTuple
 
 import anyio
@@ -52,6 +52,16 @@ class RawFrame(NamedTuple):
     opcode: int
     data: bytes
     rsv1: bool = False
+
+
+@contextmanager
+def stock_asyncio_stream() -> Iterator[None]:
+    """New asyncio connections use AnyIO's stock stream within this block."""
+    _asyncio_stream.set_native_enabled(False)
+    try:
+        yield
+    finally:
+        _asyncio_stream.set_native_enabled(True)
 
 
 def native_stream(anyio_backend: str) -> bool:

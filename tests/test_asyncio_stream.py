@@ -131,43 +131,40 @@ async def test_receive_joins_buffered_chunks_up_to_max_bytes() -> None:
             assert await native.receive(4) == b"ef"
 
 
+@asynccontextmanager
+async def taken_over_after(early: bytes) -> AsyncIterator[NativeStream]:
+    """A stream AnyIO accepted, taken over once AnyIO's protocol has read
+    ``early`` from the peer (``read_limit`` 1 KiB)."""
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
+        [listener] = multi.listeners
+        assert isinstance(listener, anyio.abc.SocketListener)
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(early)
+            accepted = await listener.accept()
+            # AnyIO's protocol of an accepted socket reads at once.
+            protocol = accepted._protocol  # type: ignore[attr-defined]
+            await wait_until(lambda: sum(map(len, protocol.read_queue)) == len(early))
+            native = await adopt(accepted, read_limit=KiB, write_limit=KiB)
+            assert isinstance(native, NativeStream)
+            async with native:
+                yield native
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_bytes_read_before_the_take_over_are_kept() -> None:
     with anyio.fail_after(TIMEOUT):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
-            [listener] = multi.listeners
-            assert isinstance(listener, anyio.abc.SocketListener)
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(b"early")
-                accepted = await listener.accept()
-                # AnyIO's protocol of an accepted socket reads at once.
-                protocol = accepted._protocol  # type: ignore[attr-defined]
-                await wait_until(lambda: bool(protocol.read_queue))
-                native = await adopt(accepted, read_limit=KiB, write_limit=KiB)
-                assert isinstance(native, NativeStream)
-                async with native:
-                    assert await native.receive() == b"early"
+        async with taken_over_after(b"early") as native:
+            assert await native.receive() == b"early"
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_more_early_bytes_than_read_limit_pause_reading_at_once() -> None:
     with anyio.fail_after(TIMEOUT):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
-            [listener] = multi.listeners
-            assert isinstance(listener, anyio.abc.SocketListener)
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(b"e" * 8 * KiB)
-                accepted = await listener.accept()
-                protocol = accepted._protocol  # type: ignore[attr-defined]
-                await wait_until(lambda: sum(map(len, protocol.read_queue)) == 8 * KiB)
-                native = await adopt(accepted, read_limit=KiB, write_limit=KiB)
-                assert isinstance(native, NativeStream)
-                async with native:
-                    assert native._reading_paused
-                    assert await read_exactly(native, 8 * KiB) == b"e" * 8 * KiB
-                    assert not native._reading_paused
+        async with taken_over_after(b"e" * 8 * KiB) as native:
+            assert native._reading_paused
+            assert await read_exactly(native, 8 * KiB) == b"e" * 8 * KiB
+            assert not native._reading_paused
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from anyws import _asyncio_stream
+from ..io_support import stock_asyncio_stream
 
 __all__ = ("pytest_runtest_logreport", "pytest_terminal_summary")
 
@@ -57,14 +57,11 @@ def _outcome(report: pytest.TestReport) -> str | None:
 def _stock_asyncio_stream(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run the ``-asyncio-anyio`` cases on AnyIO's stock asyncio stream."""
     callspec = getattr(request.node, "callspec", None)
-    stock = callspec is not None and callspec.id.endswith("-asyncio-anyio")
-    if stock:
-        _asyncio_stream.set_native_enabled(False)
-    try:
+    if callspec is not None and callspec.id.endswith("-asyncio-anyio"):
+        with stock_asyncio_stream():
+            yield
+    else:
         yield
-    finally:
-        if stock:
-            _asyncio_stream.set_native_enabled(True)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
