@@ -153,6 +153,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_lost_waiter",
         "_budget",
         "_consumer",
+        "_pushing",
+        "_on_end",
         "_nudged",
         "_burst",
         "_burst_size",
@@ -180,6 +182,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._lost_waiter: asyncio.Future[None] | None = None
         self._budget = YIELD_EVERY
         self._consumer: Callable[[bytes], bool | None] | None = None
+        self._pushing = False
+        self._on_end: Callable[[], None] | None = None
         self._nudged = False
         # Writes waiting for the end of this event loop turn (write_nowait).
         self._burst: list[bytes] | None = None
@@ -201,6 +205,43 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         """
         self._consumer = consumer
 
+    def start_push(self, on_end: Callable[[], None]) -> None:
+        """Hand all incoming bytes to the consumer, nobody reading.
+
+        Until :meth:`stop_push`, bytes go to the consumer (see
+        :meth:`set_consumer`) as they arrive, whether a ``receive()`` waits or
+        not, and ``on_end()`` is called once the peer sends EOF or the
+        connection is lost (after which it stops). Bytes received before
+        this call go to the consumer first, and ``on_end()`` is called at once
+        if the stream has ended already.
+        """
+        consumer = self._consumer
+        assert consumer is not None, "no consumer"
+        self._pushing = True
+        self._on_end = on_end
+        chunks = self._chunks
+        while chunks and self._pushing:
+            data = chunks.popleft()
+            self._buffered -= len(data)
+            consumer(data)
+        if chunks is not None and not chunks:
+            self._chunks = None
+        if self._reading_paused and self._buffered <= self._read_high // 2:
+            self._resume_reading()
+        if self._pushing and (self._eof or self._lost):
+            self._end_push()
+
+    def stop_push(self) -> None:
+        """Buffer incoming bytes for ``receive()`` again."""
+        self._pushing = False
+        self._on_end = None
+
+    def _end_push(self) -> None:
+        on_end = self._on_end
+        self.stop_push()
+        if on_end is not None:
+            on_end()
+
     # -- asyncio.Protocol --------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -219,6 +260,10 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
             data = bytes(data)
         self._answered = False
         consumer = self._consumer
+        if self._pushing:
+            assert consumer is not None
+            consumer(data)
+            return
         if consumer is not None and not self._chunks:
             waiter = self._read_waiter
             if waiter is not None and not waiter.done():
@@ -243,6 +288,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         _wake(self._read_waiter)
+        if self._pushing:
+            self._end_push()
         return True  # keep the transport open: we may still write
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -252,6 +299,8 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         _wake(self._read_waiter)
         _wake(self._write_waiter)
         _wake(self._lost_waiter)
+        if self._pushing:
+            self._end_push()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -340,11 +389,14 @@ class NativeStream(anyio.abc.SocketStream, asyncio.Protocol):
         if not chunks:
             self._chunks = None  # 0.6 KiB less for an idle connection
         if self._reading_paused and self._buffered <= self._read_high // 2:
-            self._reading_paused = False
-            assert self._transport is not None
-            if not self._lost and not self._closed:
-                self._transport.resume_reading()
+            self._resume_reading()
         return data
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        assert self._transport is not None
+        if not self._lost and not self._closed:
+            self._transport.resume_reading()
 
     async def send(self, item: bytes) -> None:
         """Write ``item`` whole, then wait while the transport holds more

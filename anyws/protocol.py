@@ -153,10 +153,9 @@ class WebSocketCommonProtocol(Connection):
 
     def _start(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the reader and keepalive tasks of an OPEN connection."""
-        self._reader_running = True
         # The handshake's write lock is free now: an idle connection keeps none.
         self._drop_idle_locks()
-        task_group.start_soon(self._run_reader, name=f"anyws {self.side} reader")
+        self._start_reading(task_group)
         # As in 8.1, ping_interval is read once, when the connection opens:
         # without it, no keepalive task (nor its memory) at all.
         if self.ping_interval is not None:

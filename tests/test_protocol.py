@@ -39,11 +39,13 @@ from .io_support import (
     TEXT,
     TIMEOUT,
     RawPeer,
+    build_frame,
     close_payload,
     native_stream,
     raw_client,
     raw_server,
     server_handshake,
+    upgrade_request,
 )
 
 
@@ -1139,12 +1141,16 @@ async def test_cancelling_a_blocked_send_aborts_the_connection(
                 await client.send("after")
 
 
-async def test_pong_queued_while_a_send_waits_goes_out_after_it() -> None:
+@pytest.mark.parametrize("write_limit", [2**16, 1])
+async def test_pong_queued_while_a_send_waits_goes_out_after_it(
+    write_limit: int,
+) -> None:
     """The reader leaves its pong to the task holding the write lock (here, a
     big send that waits for the peer to read); that task writes it as soon
-    as its own frame is out."""
+    as its own frame is out. With more pending than ``write_limit``, the
+    reader waits for the lock instead (and stops reading meanwhile)."""
     with anyio.fail_after(TIMEOUT):
-        async with client_to_raw() as (client, peer):
+        async with client_to_raw(write_limit=write_limit) as (client, peer):
             big = b"x" * 2**24
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(client.send, big)
@@ -1164,3 +1170,103 @@ async def test_send_cancelled_before_it_starts_changes_nothing() -> None:
                 await client.send("never")
             await client.send("kept")
             assert await server.recv() == "kept"
+
+
+# -- the reader task, started when needed on the own asyncio stream ---------------
+
+
+def _task_names(anyio_backend: str) -> set[str]:
+    """The names of the tasks alive now."""
+    if anyio_backend == "asyncio":
+        import asyncio
+
+        return {task.get_name() for task in asyncio.all_tasks()}
+    else:
+        import trio
+
+        names: set[str] = set()
+        pending = [trio.lowlevel.current_root_task()]
+        while pending:
+            task = pending.pop()
+            names.add(task.name)
+            for nursery in task.child_nurseries:
+                pending.extend(nursery.child_tasks)
+        return names
+
+
+def _has_reader(anyio_backend: str, side: str) -> bool:
+    names = _task_names(anyio_backend)
+    return any(name.endswith(f"anyws {side} reader") for name in names)
+
+
+async def test_no_reader_task_until_one_is_needed(anyio_backend: str) -> None:
+    """On anyws's own asyncio stream, messages, pings and pongs are handled
+    without a reader task; the peer's close frame starts one, which runs the
+    closing handshake. Other streams have one from the start."""
+    lazy = native_stream(anyio_backend)
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw() as (client, peer):
+            await peer.send_frame(TEXT, b"hello")
+            assert await client.recv() == "hello"
+            await peer.send_frame(PING, b"p")  # answered with no task
+            assert await peer.read_frame() == (True, PONG, b"p", False)
+            waiter = await client.ping(b"q")
+            assert await peer.read_frame() == (True, PING, b"q", False)
+            await peer.send_frame(PONG, b"q")
+            await waiter
+            await client.send(b"out")
+            assert await peer.read_frame() == (True, BINARY, b"out", False)
+            assert client.open
+            assert _has_reader(anyio_backend, "client") is not lazy
+            await peer.send_frame(CLOSE, close_payload(1000, "bye"))
+            assert await peer.read_frame() == (
+                True,
+                CLOSE,
+                close_payload(1000, "bye"),
+                False,
+            )
+            await peer.aclose()
+            await client.wait_closed()
+            assert (client.close_code, client.close_reason) == (1000, "bye")
+
+
+async def test_frames_sent_with_the_handshake_request_are_read() -> None:
+    """A client may send frames right behind its request: the server sees the
+    message and answers the ping, whichever way it reads."""
+    with anyio.fail_after(TIMEOUT):
+        received = anyio.Event()
+        messages: list[str | bytes] = []
+
+        async def handler(ws: WebSocketServerProtocol) -> None:
+            messages.append(await ws.recv())
+            received.set()
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with raw_client(port, handshake=False) as peer:
+                await peer.send(
+                    upgrade_request()
+                    + build_frame(TEXT, b"early", mask=True)
+                    + build_frame(PING, b"p", mask=True)
+                )
+                status_line, _, _ = await peer.read_http()
+                assert status_line.startswith("HTTP/1.1 101 ")
+                assert await peer.read_frame() == (True, PONG, b"p", False)
+                await received.wait()
+                assert messages == ["early"]
+                await peer.send_frame(CLOSE, close_payload(1000))
+                assert (await peer.read_frame()).opcode == CLOSE
+
+
+async def test_peer_gone_while_no_reader_runs() -> None:
+    """EOF on an idle connection (no close frame) starts the teardown."""
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw() as (client, peer):
+            await peer.send_frame(TEXT, b"last")
+            await peer.aclose()
+            await client.wait_closed()
+            assert client.close_code == 1006
+            assert await client.recv() == "last"  # nothing is lost
+            with pytest.raises(ConnectionClosedError):
+                await client.recv()
