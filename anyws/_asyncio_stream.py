@@ -78,8 +78,10 @@ async def adopt(
         return stream
     try:
         loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio
-        return stream
+    except RuntimeError:  # trio: its own stream, see _trio_stream
+        from ._trio_stream import adopt_trio
+
+        return adopt_trio(stream)
     transport = getattr(stream, "_transport", None)
     protocol = getattr(stream, "_protocol", None)
     if _is_transport(transport) and isinstance(protocol, asyncio.Protocol):

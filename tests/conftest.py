@@ -1,9 +1,9 @@
 """Shared fixtures: every async test runs on asyncio and on trio.
 
-On asyncio, connections use anyws's own stream (:mod:`anyws._asyncio_stream`)
-unless told otherwise; the ``asyncio-anyio`` runs repeat each test over
-AnyIO's stock asyncio socket stream, so that both transports are held to the
-same behaviour.
+Connections use anyws's own streams (:mod:`anyws._asyncio_stream`,
+:mod:`anyws._trio_stream`) unless told otherwise; the ``asyncio-anyio`` and
+``trio-anyio`` runs repeat each test over AnyIO's stock socket streams, so
+that both transports of each backend are held to the same behaviour.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from .io_support import stock_asyncio_stream
+from .io_support import stock_streams
 
 
-@pytest.fixture(params=["asyncio", "asyncio-anyio", "trio"])
+@pytest.fixture(params=["asyncio", "asyncio-anyio", "trio", "trio-anyio"])
 def anyio_backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run each async test on both AnyIO backends (and both asyncio streams);
+    """Run each async test on both AnyIO backends, each with both streams;
     a missing trio fails."""
     name = str(request.param)
-    if name == "asyncio-anyio":
-        with stock_asyncio_stream():
-            yield "asyncio"
+    if name.endswith("-anyio"):
+        with stock_streams():
+            yield name.removesuffix("-anyio")
     else:
         yield name

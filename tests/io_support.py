@@ -55,8 +55,9 @@ class RawFrame(NamedTuple):
 
 
 @contextmanager
-def stock_asyncio_stream() -> Iterator[None]:
-    """New asyncio connections use AnyIO's stock stream within this block."""
+def stock_streams() -> Iterator[None]:
+    """New connections use AnyIO's stock socket streams within this block
+    (instead of :mod:`anyws._asyncio_stream` and :mod:`anyws._trio_stream`)."""
     _asyncio_stream.set_native_enabled(False)
     try:
         yield

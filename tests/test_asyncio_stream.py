@@ -24,6 +24,7 @@ from anyio.streams.stapled import StapledObjectStream
 
 from anyws import _asyncio_stream
 from anyws._asyncio_stream import YIELD_EVERY, NativeStream, adopt
+from anyws._trio_stream import TrioStream
 
 from .hardening._support import wait_until
 from .io_support import TIMEOUT
@@ -366,18 +367,22 @@ async def test_unix_socket_streams_are_taken_over(tmp_path: Path) -> None:
 
 
 async def test_other_streams_are_left_alone(anyio_backend: str) -> None:
-    """On trio, with the stock stream chosen, or for a stream of another
-    kind, ``adopt`` returns the stream it was given."""
+    """``adopt`` gives the asyncio stream on asyncio, the trio one on trio;
+    with the stock streams chosen, or for a stream of another kind, it
+    returns the stream it was given."""
     with anyio.fail_after(TIMEOUT):
         async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
             port = listener.extra(anyio.abc.SocketAttribute.local_port)
             async with await anyio.connect_tcp("127.0.0.1", port) as stream:
                 adopted = await adopt(stream, read_limit=KiB, write_limit=KiB)
-                expected = anyio_backend == "asyncio" and (
-                    _asyncio_stream.native_enabled()
+                own = _asyncio_stream.native_enabled()
+                assert isinstance(adopted, NativeStream) is (
+                    own and anyio_backend == "asyncio"
                 )
-                assert isinstance(adopted, NativeStream) is expected
-                if expected:
+                assert isinstance(adopted, TrioStream) is (
+                    own and anyio_backend == "trio"
+                )
+                if own:
                     await adopted.aclose()
                 send, receive = anyio.create_memory_object_stream[bytes]()
                 with send, receive:

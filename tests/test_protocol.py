@@ -1185,7 +1185,9 @@ def _task_names(anyio_backend: str) -> set[str]:
         import trio
 
         names: set[str] = set()
-        pending = [trio.lowlevel.current_root_task()]
+        root = trio.lowlevel.current_root_task()
+        assert root is not None
+        pending = [root]
         while pending:
             task = pending.pop()
             names.add(task.name)

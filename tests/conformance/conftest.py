@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..io_support import stock_asyncio_stream
+from ..io_support import stock_streams
 
 __all__ = ("pytest_runtest_logreport", "pytest_terminal_summary")
 
@@ -33,8 +33,10 @@ CATEGORIES = {
     13: "deflate parameters",
 }
 
-_ID = re.compile(r"\[(\d+)\.[\d.]+-(server|client)-(asyncio-anyio|asyncio|trio)\]$")
-_BACKENDS = ("asyncio", "asyncio-anyio", "trio")
+_ID = re.compile(
+    r"\[(\d+)\.[\d.]+-(server|client)-(asyncio-anyio|asyncio|trio-anyio|trio)\]$"
+)
+_BACKENDS = ("asyncio", "asyncio-anyio", "trio", "trio-anyio")
 
 # (category, role, backend) -> Counter of "passed", "non-strict", "failed",
 # "xfail".
@@ -54,11 +56,12 @@ def _outcome(report: pytest.TestReport) -> str | None:
 
 
 @pytest.fixture(autouse=True)
-def _stock_asyncio_stream(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run the ``-asyncio-anyio`` cases on AnyIO's stock asyncio stream."""
+def _stock_streams(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run the ``-asyncio-anyio`` and ``-trio-anyio`` cases on AnyIO's stock
+    socket streams."""
     callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.id.endswith("-asyncio-anyio"):
-        with stock_asyncio_stream():
+    if callspec is not None and callspec.id.endswith("-anyio"):
+        with stock_streams():
             yield
     else:
         yield

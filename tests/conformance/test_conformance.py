@@ -20,9 +20,15 @@ from ._cases_utf8 import INVALID, VALID, first_invalid, utf8_cases
 from ._model import Case, describe, judge
 from ._runner import run_case
 
-#: Test-ID suffix -> AnyIO backend; ``asyncio-anyio`` runs on AnyIO's stock
-#: asyncio stream (``conftest.py`` switches anyws's own stream off).
-BACKENDS = {"asyncio": "asyncio", "asyncio-anyio": "asyncio", "trio": "trio"}
+#: Test-ID suffix -> AnyIO backend; ``asyncio-anyio`` and ``trio-anyio`` run
+#: on AnyIO's stock socket streams (``conftest.py`` switches anyws's own
+#: streams off).
+BACKENDS = {
+    "asyncio": "asyncio",
+    "asyncio-anyio": "asyncio",
+    "trio": "trio",
+    "trio-anyio": "trio",
+}
 
 #: Generous: a case takes milliseconds; this only stops a hang.
 TIMEOUT = 60
