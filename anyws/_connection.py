@@ -201,6 +201,13 @@ class Connection:
             stream.set_consumer(self._push)
             self._messages.new_event = event_factory(stream.loop)
             self._check_cancelled = _asyncio_cancel_check()
+        elif type(stream).__module__ == "anyws._trio_stream":  # trio is there
+            import trio
+
+            # Trio's own, without AnyIO's look-up of the running library on
+            # each call.
+            self._messages.new_event = trio.Event
+            self._check_cancelled = trio.lowlevel.checkpoint_if_cancelled
         self._logger.debug("- event = connection_made")
 
     # -- locks and the closed event, made on first use ---------------------------
