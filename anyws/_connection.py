@@ -32,6 +32,7 @@ Invariants (each method below relies on them):
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -131,6 +132,7 @@ class Connection:
         "_push_exc",
         "_task_group",
         "_pusher",
+        "_close_timer",
         "_check_cancelled",
     )
 
@@ -180,6 +182,8 @@ class Connection:
         # (see _start_reading); the reader is started in it when needed.
         self._task_group: anyio.abc.TaskGroup | None = None
         self._pusher: NativeStream | None = None
+        # Without a reader task, the close timeout is a timer of the loop.
+        self._close_timer: asyncio.TimerHandle | None = None
         self._check_cancelled: Callable[[], Awaitable[None]] = (
             anyio.lowlevel.checkpoint_if_cancelled
         )
@@ -657,7 +661,10 @@ class Connection:
         """With no reader task, after the machine was fed: write its pongs,
         or start the reader if there is more to do than that."""
         machine = self._machine
-        if machine.state is State.OPEN and not self._messages.full(self.max_queue):
+        if machine.state is not State.OPEN:
+            self._rearm()  # a closing handshake: see _close_step
+            return
+        if not self._messages.full(self.max_queue):
             if not machine._writes:
                 return
             lock = self._write_lock_
@@ -702,7 +709,7 @@ class Connection:
             return
         self._pushed()
         if self._task_group is not None:
-            stream.start_push(self._need_reader)
+            stream.start_push(self._stream_ended)
 
     def _need_reader(self) -> None:
         """Start the reader task, if the connection runs without one."""
@@ -710,10 +717,67 @@ class Connection:
         if task_group is None:
             return
         self._task_group = None
+        self._cancel_close_timer()
         assert self._pusher is not None
         self._pusher.stop_push()
         self._pusher = None
+        self._logger.debug("- starting the reader task")
         task_group.start_soon(self._run_reader, name=f"anyws {self.side} reader")
+
+    def _stream_ended(self) -> None:
+        """The stream's EOF, or the connection broke, while no reader task
+        runs: record it, and close (see :meth:`_close_step`)."""
+        stream = self._pusher
+        assert stream is not None
+        if stream._exc is not None:
+            self._connection_lost(stream._exc)
+        else:
+            self._eof_received()
+        self._take_events()
+        self._rearm()
+
+    def _close_step(self) -> None:
+        """Run the closing handshake without a reader task, as far as it
+        goes without waiting.
+
+        Write the close frame or the EOF the machine queued; once the stream
+        ended, close it and finish. The wait for the peer's close frame or
+        EOF is bounded by a timer of the loop, at the deadline
+        :meth:`_rearm` set. Anything that needs a task (the write lock is
+        held, the transport must drain before closing, the timeout expired)
+        starts the reader, which carries on from there.
+        """
+        stream = self._pusher
+        assert stream is not None
+        lock = self._write_lock_
+        if lock is not None and lock.locked():
+            self._need_reader()  # it waits for the lock
+            return
+        if stream._lost:  # nothing can be written any more
+            self._take_outgoing()
+            self._outbox.clear()
+            self._outbox_size = 0
+        else:
+            self._flush_nowait(stream)
+            if self._task_group is None:  # the write failed: aborted
+                return
+            self._update_deadline()  # EOF sent is a step of its own
+        if self._machine.state is State.CLOSED:
+            self._logger.debug("x closing TCP connection")
+            if stream.close_nowait():
+                self._finish()
+            else:  # the transport must drain first, within close_timeout
+                self._need_reader()
+            return
+        if self._close_timer is None:
+            self._close_timer = stream._get_loop().call_at(
+                self._close_deadline, self._need_reader
+            )
+
+    def _cancel_close_timer(self) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
 
     async def _receive(self) -> bool:
         """Read once and feed the machine.
@@ -756,14 +820,24 @@ class Connection:
         The steps: a close frame sent (or a failure), the peer's close frame
         received, EOF sent. The reader's wait is bounded by the deadline.
         """
-        machine = self._machine
-        if not machine.close_expected():
+        if not self._machine.close_expected():
             return
-        self._need_reader()  # the closing handshake needs one
+        self._update_deadline()
+        if self._task_group is not None:  # no reader task
+            self._close_step()
+
+    def _update_deadline(self) -> None:
+        """Set the deadline of the current step of the closing sequence."""
+        machine = self._machine
         milestone = (machine.close_rcvd is not None, machine.eof_sent)
         if milestone == self._milestone:
             return
         self._milestone = milestone
+        pusher = self._pusher
+        if pusher is not None:  # maybe in a callback of the loop: no task
+            self._close_deadline = pusher._get_loop().time() + self.close_timeout
+            self._cancel_close_timer()
+            return
         self._close_deadline = anyio.current_time() + self.close_timeout
         if self._wait_scope is not None:
             if not math.isinf(self._wait_scope.deadline):
@@ -832,7 +906,8 @@ class Connection:
         if self._machine.state is not State.CLOSED:
             self._machine.receive_eof()
         self._reader_running = False
-        self._task_group = None
+        self._task_group = self._pusher = None
+        self._cancel_close_timer()
         self._messages.close()
         if self._pings:
             self._logger.debug("- aborting %d pending pings", len(self._pings))

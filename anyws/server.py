@@ -36,7 +36,8 @@ import anyio.lowlevel
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
-from ._asyncio_stream import adopt
+from ._asyncio_accept import NativeAcceptor, native_acceptor
+from ._asyncio_stream import NativeStream, adopt
 from ._compat import (
     aclose_within,
     check_limits,
@@ -105,6 +106,8 @@ class WebSocketServer:
         self._handlers = 0
         self._handlers_done = anyio.Event()
         self._accept_scope: anyio.CancelScope | None = None
+        #: Accepts natively on asyncio, in place of the accept loops.
+        self._acceptor: NativeAcceptor | None = None
 
     # -- public API --------------------------------------------------------------
 
@@ -163,18 +166,34 @@ class WebSocketServer:
 
     # -- running -----------------------------------------------------------------
 
-    def _start(
+    async def _start(
         self,
         task_group: anyio.abc.TaskGroup,
         listeners: list[anyio.abc.SocketListener],
         config: _Config,
+        backlog: int,
     ) -> None:
         self._task_group = task_group
         self._listeners = listeners
         self._config = config
         self._serving = True
         self._accept_scope = anyio.CancelScope()
-        task_group.start_soon(self._accept, name="anyws accept loops")
+        self._acceptor = native_acceptor(
+            listeners,
+            self._serve_native,
+            read_limit=config.protocol_kwargs["read_limit"],
+            write_limit=config.protocol_kwargs["write_limit"],
+        )
+        if self._acceptor is None:
+            task_group.start_soon(self._accept, name="anyws accept loops")
+        else:
+            await self._acceptor.start(listeners, backlog=backlog)
+
+    def _serve_native(self, stream: NativeStream) -> None:
+        """Run a connection that asyncio accepted (from its callback)."""
+        assert self._task_group is not None
+        self._handlers += 1
+        self._task_group.start_soon(self._handle, stream, name="anyws handler")
 
     async def _accept(self) -> None:
         assert self._accept_scope is not None
@@ -201,6 +220,10 @@ class WebSocketServer:
     async def _shutdown(self) -> None:
         assert self._accept_scope is not None
         self._accept_scope.cancel()
+        if self._acceptor is not None:
+            # Closes the listening sockets; the listeners' aclose() below
+            # then finds them closed.
+            await self._acceptor.aclose()
         for listener in self._listeners:
             await aclose_within(listener, 1)
         # Let connections accepted just before register themselves.
@@ -220,17 +243,18 @@ class WebSocketServer:
         try:
             config = self._config
             assert config is not None
-            # Rebinding ``stream`` lets AnyIO's stream go: this frame lives
-            # as long as the connection.
-            try:
-                stream = await adopt(
-                    stream,
-                    read_limit=config.protocol_kwargs["read_limit"],
-                    write_limit=config.protocol_kwargs["write_limit"],
-                )
-            except BaseException:  # pragma: no cover - the loop refused the socket
-                await aclose_within(stream, 0)
-                raise
+            if not isinstance(stream, NativeStream):  # else accepted natively
+                # Rebinding ``stream`` lets AnyIO's stream go: this frame
+                # lives as long as the connection.
+                try:
+                    stream = await adopt(
+                        stream,
+                        read_limit=config.protocol_kwargs["read_limit"],
+                        write_limit=config.protocol_kwargs["write_limit"],
+                    )
+                except BaseException:  # pragma: no cover - the loop refused the socket
+                    await aclose_within(stream, 0)
+                    raise
             await self._run_connection(stream)
         except anyio.get_cancelled_exc_class():
             raise
@@ -500,8 +524,12 @@ class Serve:
         server = WebSocketServer()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
-        server._start(task_group, listeners, self._config)
         self._task_group, self._server = task_group, server
+        try:
+            await server._start(task_group, listeners, self._config, self._backlog)
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise  # pragma: no cover - __aexit__ re-raised it (unless absorbed)
         return server
 
     async def __aexit__(

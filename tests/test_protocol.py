@@ -1272,3 +1272,60 @@ async def test_peer_gone_while_no_reader_runs() -> None:
             assert await client.recv() == "last"  # nothing is lost
             with pytest.raises(ConnectionClosedError):
                 await client.recv()
+
+
+def _reader_starts(caplog: pytest.LogCaptureFixture, side: str) -> int:
+    """How many times a reader task was started late for ``side``."""
+    message = f"{side} - starting the reader task"
+    return sum(record.getMessage() == message for record in caplog.records)
+
+
+@pytest.mark.parametrize("closer", ["client", "server"])
+async def test_closing_handshake_needs_no_reader_task(
+    caplog: pytest.LogCaptureFixture, closer: str
+) -> None:
+    """A normal closing handshake, started by either side, completes without
+    starting a reader task on anyws's asyncio stream (on other streams, the
+    reader runs from the start and never starts late)."""
+    caplog.set_level(logging.DEBUG, logger="anyws")
+    with anyio.fail_after(TIMEOUT):
+        async with ws_pair(compression=None) as (server, client):
+            await client.send("before")
+            assert await server.recv() == "before"
+            await (server if closer == "server" else client).close(4000, "done")
+            await server.wait_closed()
+            await client.wait_closed()
+    assert (server.close_code, client.close_code) == (4000, 4000)
+    assert client.close_reason == server.close_reason == "done"
+    assert _reader_starts(caplog, "client") == _reader_starts(caplog, "server") == 0
+
+
+async def test_close_timeout_without_a_reader_task_starts_one(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The close timeout holds while no reader task runs: it starts one,
+    which gives up waiting (here, for a close frame that never comes)."""
+    caplog.set_level(logging.DEBUG, logger="anyws")
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw(close_timeout=0.2) as (client, peer):
+            await client.close()
+            assert client.close_code == 1006
+            assert (await peer.read_frame()).opcode == CLOSE
+    assert _reader_starts(caplog, "client") == int(native_stream(anyio_backend))
+    assert "client ! timed out waiting for TCP close" in caplog.messages
+
+
+async def test_peer_closes_then_keeps_tcp_open_without_a_reader_task(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server answers the client's close frame and half-closes from
+    data_received; the wait for the client's EOF is bounded all the same."""
+    caplog.set_level(logging.DEBUG, logger="anyws")
+    with anyio.fail_after(TIMEOUT):
+        async with server_to_raw(close_timeout=0.2) as (server, peer):
+            await peer.send_frame(CLOSE, close_payload(1001))
+            assert await peer.read_frame() == (True, CLOSE, close_payload(1001), False)
+            assert await peer.expect_eof() == b""
+            await server.wait_closed()  # the client never closes TCP
+            assert server.close_code == 1001
+    assert _reader_starts(caplog, "server") == int(native_stream(anyio_backend))

@@ -129,9 +129,26 @@ def _extend(headers: Headers, extra: HeadersLike) -> None:
     elif isinstance(extra, Mapping):
         pairs = extra.items()
     else:
-        pairs = extra
-    for name, value in pairs:
-        headers[name] = value
+        # An iterator, so that update() reads pairs even from an object that
+        # also has keys().
+        pairs = iter(extra)
+    headers.update(pairs)
+
+
+def _add_missing(headers: Headers, *pairs: tuple[str, str | None]) -> None:
+    """Append each pair whose value isn't ``None`` and whose name is absent.
+
+    The builders below end with this call: ``update`` sizes the lists of
+    ``headers`` exactly, and the headers of a connection are kept as long as
+    it stays open.
+    """
+    headers.update(
+        [
+            (name, value)
+            for name, value in pairs
+            if value is not None and name not in headers
+        ]
+    )
 
 
 def _single_value(headers: Headers, name: str) -> str:
@@ -224,8 +241,7 @@ def client_request_headers(
         headers["Sec-WebSocket-Protocol"] = build_subprotocol(subprotocols)
     if extra_headers is not None:
         _extend(headers, extra_headers)
-    if user_agent is not None and "User-Agent" not in headers:
-        headers["User-Agent"] = user_agent
+    _add_missing(headers, ("User-Agent", user_agent))
     return headers
 
 
@@ -523,14 +539,8 @@ def server_response_headers(
         headers["Sec-WebSocket-Protocol"] = subprotocol
     if extra_headers is not None:
         _extend(headers, extra_headers)
-    _add_missing(headers, "Date", date)
-    _add_missing(headers, "Server", server)
+    _add_missing(headers, ("Date", date), ("Server", server))
     return headers
-
-
-def _add_missing(headers: Headers, name: str, value: str | None) -> None:
-    if value is not None and name not in headers:
-        headers[name] = value
 
 
 # Rejections.
@@ -574,12 +584,15 @@ def reject_response(
     if headers is not None:
         _extend(response_headers, headers)
     if status == http.HTTPStatus.UPGRADE_REQUIRED:
-        _add_missing(response_headers, "Upgrade", "websocket")
-    _add_missing(response_headers, "Date", date)
-    _add_missing(response_headers, "Server", server)
-    _add_missing(response_headers, "Content-Length", str(len(body)))
-    _add_missing(response_headers, "Content-Type", "text/plain")
-    _add_missing(response_headers, "Connection", "close")
+        _add_missing(response_headers, ("Upgrade", "websocket"))
+    _add_missing(
+        response_headers,
+        ("Date", date),
+        ("Server", server),
+        ("Content-Length", str(len(body))),
+        ("Content-Type", "text/plain"),
+        ("Connection", "close"),
+    )
     return Response(status.value, status.phrase, response_headers, body)
 
 

@@ -321,17 +321,15 @@ def _read_headers(
     read_line: _Read, max_line: int, max_num_headers: int
 ) -> Generator[None, None, Headers]:
     """Read header lines up to the empty line that ends them."""
-    headers = Headers()
-    count = 0
+    pairs: list[tuple[str, str]] = []
     while True:
         line = yield from _read_line(read_line, max_line)
         if not line:
-            return headers
-        if count == max_num_headers:
+            # Built in one go: Headers sizes its lists exactly.
+            return Headers(pairs)
+        if len(pairs) == max_num_headers:
             raise SecurityError("too many HTTP headers")
-        count += 1
-        name, value = _parse_header_line(line)
-        headers[name] = value
+        pairs.append(_parse_header_line(line))
 
 
 def _parse_header_line(line: bytes) -> tuple[str, str]:

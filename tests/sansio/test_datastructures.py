@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import enum
+import pickle
 from collections.abc import Iterator, MutableMapping
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from anyws.sansio import datastructures
 from anyws.sansio.datastructures import Headers, MultipleValuesError
 
 
@@ -368,3 +374,224 @@ def test_clear(headers: Headers) -> None:
     assert "Connection" not in headers
     headers["A"] = "1"
     assert list(headers.raw_items()) == [("A", "1")]
+
+
+# Pickling (with protocol 2 and later, as before the compact layout).
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_round_trip(headers: Headers, protocol: int) -> None:
+    clone = pickle.loads(pickle.dumps(headers, protocol))
+    assert clone == headers
+    assert clone.get_all("set-cookie") == ["a=1", "b=2"]
+    clone["X"] = "1"
+    assert "X" in clone
+    assert "X" not in headers
+
+
+def test_deepcopy_is_independent(headers: Headers) -> None:
+    clone = copy.deepcopy(headers)
+    clone["X"] = "1"
+    del clone["Server"]
+    assert clone["x"] == "1"
+    assert list(headers.raw_items())[:2] == [
+        ("Connection", "Upgrade"),
+        ("Server", "anyws"),
+    ]
+
+
+# Values that aren't exact str.
+
+
+class StrToken(str, enum.Enum):
+    WEBSOCKET = "websocket"
+
+
+def test_str_subclass_value_is_kept_as_given() -> None:
+    # Upgrade is a header whose values Headers tries to share.
+    h = Headers([("Upgrade", StrToken.WEBSOCKET)])
+    assert h["upgrade"] is StrToken.WEBSOCKET
+    assert h.get_all("UPGRADE") == ["websocket"]
+
+
+def test_str_subclass_name() -> None:
+    h = Headers()
+    h[StrToken.WEBSOCKET] = "1"
+    assert h["WebSocket"] == "1"
+    assert list(h) == ["websocket"]
+
+
+# Sharing strings between instances (the memory of idle connections).
+
+
+def test_lower_case_names_are_shared() -> None:
+    # Two names built at run time, so that only interning can make them one.
+    first = Headers([("".join(["Sec-WebSocket-", "Key"]), "a")])
+    second = Headers([("".join(["SEC-WEBSOCKET-", "KEY"]), "b")])
+    [lower_first] = list(first)
+    [lower_second] = list(second)
+    assert lower_first == "sec-websocket-key"
+    assert lower_first is lower_second
+
+
+@pytest.mark.parametrize(
+    "name", ["Upgrade", "Connection", "Sec-WebSocket-Version", "Host", "User-Agent"]
+)
+def test_values_of_repetitive_headers_are_shared(name: str) -> None:
+    value = "".join(["web", "socket"])
+    other = "".join(["web", "socket"])
+    assert value is not other
+    assert Headers([(name, value)])[name] is Headers([(name, other)])[name]
+
+
+@pytest.mark.parametrize("name", ["Sec-WebSocket-Key", "Cookie", "Authorization"])
+def test_values_of_other_headers_are_left_alone(name: str) -> None:
+    value = "".join(["dGhlIHNhbXBsZSBub25j", "ZQ=="])
+    assert Headers([(name, value)])[name] is value
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh table of shared strings, holding only the known ones."""
+    fresh = dict(datastructures._KNOWN_STRINGS)
+    monkeypatch.setattr(datastructures, "_SHARED", fresh)
+    return fresh
+
+
+def test_shared_values_are_learned(table: dict[str, str]) -> None:
+    value = "".join(["example", ".com"])
+    other = "".join(["example", ".com"])
+    assert Headers([("Host", value)])["host"] is value
+    assert Headers([("HOST", other)])["host"] is value
+    assert "example.com" in table
+
+
+def test_unknown_names_are_learned(table: dict[str, str]) -> None:
+    first = Headers([("".join(["X-", "Tenant"]), "1")])
+    second = Headers([("".join(["X-", "Tenant"]), "2")])
+    assert next(first.raw_items())[0] is next(second.raw_items())[0]
+    assert list(first)[0] is list(second)[0] == "x-tenant"
+
+
+def test_values_of_other_headers_are_not_learned(table: dict[str, str]) -> None:
+    Headers([("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
+    Headers([("Date", "Tue, 25 Nov 2026 21:00:00 GMT")])
+    assert "dGhlIHNhbXBsZSBub25jZQ==" not in table
+    assert "Tue, 25 Nov 2026 21:00:00 GMT" not in table
+
+
+def test_long_strings_are_not_learned(table: dict[str, str]) -> None:
+    limit = datastructures._SHARED_MAX_LENGTH
+    Headers([("User-Agent", "x" * limit), ("User-Agent", "y" * (limit + 1))])
+    assert "x" * limit in table
+    assert "y" * (limit + 1) not in table
+
+
+def test_shared_table_is_bounded(
+    table: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Peers choose these strings: whatever they send, the table stays small
+    # and keeps the known strings.
+    limit = len(table) + 3
+    monkeypatch.setattr(datastructures, "_SHARED_MAX", limit)
+    kept = [Headers([("Host", f"h{index}.example")]) for index in range(20)]
+    assert len(table) <= limit
+    assert table["sec-websocket-key"] == "sec-websocket-key"
+    assert "h19.example" in table
+    assert [h["Host"] for h in kept] == [f"h{index}.example" for index in range(20)]
+
+
+# Model-based: Headers against a plain list of pairs.
+
+NAMES = ["A", "a", "Host", "HOST", "host", "Upgrade", "upgrade", "X-Y", "x-y", ""]
+VALUES = ["1", "", "websocket", "host", "a", "Upgrade", "x-y"]
+
+
+class Model:
+    """The documented behaviour, written as plainly as possible."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+
+    def values(self, name: str) -> list[str]:
+        return [v for n, v in self.pairs if n.lower() == name.lower()]
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(n.lower() for n, _ in self.pairs))
+
+
+operations = st.one_of(
+    st.tuples(st.just("set"), st.sampled_from(NAMES), st.sampled_from(VALUES)),
+    st.tuples(st.just("del"), st.sampled_from(NAMES), st.just("")),
+    st.tuples(st.just("pop"), st.sampled_from(NAMES), st.just("")),
+    st.tuples(st.just("setdefault"), st.sampled_from(NAMES), st.sampled_from(VALUES)),
+    st.tuples(st.just("update"), st.sampled_from(NAMES), st.sampled_from(VALUES)),
+    st.tuples(st.just("copy"), st.just(""), st.just("")),
+    st.tuples(st.just("clear"), st.just(""), st.just("")),
+)
+
+
+def check_same(h: Headers, model: Model) -> None:
+    assert list(h.raw_items()) == model.pairs
+    assert list(h) == list(h.keys()) == model.names()
+    assert len(h) == len(model.names())
+    assert h == Headers(model.pairs)
+    assert str(h) == "".join(f"{n}: {v}\r\n" for n, v in model.pairs) + "\r\n"
+    assert repr(h) == f"Headers({model.pairs!r})"
+    for name in NAMES + ["missing"]:
+        values = model.values(name)
+        assert h.get_all(name) == values
+        assert (name in h) is bool(values)
+        if len(values) == 1:
+            assert h[name] == values[0]
+        elif values:
+            with pytest.raises(MultipleValuesError):
+                h[name]
+        else:
+            with pytest.raises(KeyError):
+                h[name]
+
+
+@given(st.lists(operations, max_size=30))
+def test_behaves_like_the_model(ops: list[tuple[str, str, str]]) -> None:
+    h = Headers()
+    model = Model()
+    for op, name, value in ops:
+        values = model.values(name)
+        if op == "set":
+            h[name] = value
+            model.pairs.append((name, value))
+        elif op in ("del", "pop"):
+            if len(values) > 1 and op == "pop":
+                with pytest.raises(MultipleValuesError):
+                    h.pop(name)
+                continue
+            if not values:
+                with pytest.raises(KeyError):
+                    del h[name]
+                continue
+            if op == "pop":
+                assert h.pop(name) == values[0]
+            else:
+                del h[name]
+            model.pairs = [p for p in model.pairs if p[0].lower() != name.lower()]
+        elif op == "setdefault":
+            if len(values) > 1:
+                with pytest.raises(MultipleValuesError):
+                    h.setdefault(name, value)
+                continue
+            assert h.setdefault(name, value) == (values or [value])[0]
+            if not values:
+                model.pairs.append((name, value))
+        elif op == "update":
+            h.update([(name, value), (name.upper(), value)], Z=value)
+            model.pairs += [(name, value), (name.upper(), value), ("Z", value)]
+        elif op == "copy":
+            clone = h.copy()
+            clone["Extra"] = "1"
+            h = clone.copy()
+            del h["extra"]
+        else:
+            h.clear()
+            model.pairs = []
+        check_same(h, model)
