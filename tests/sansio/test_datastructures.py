@@ -595,3 +595,24 @@ def test_behaves_like_the_model(ops: list[tuple[str, str, str]]) -> None:
             h.clear()
             model.pairs = []
         check_same(h, model)
+
+
+def test_str_subclasses_are_kept_as_given() -> None:
+    """Sharing never swaps a str subclass (an enum member, say) for a str."""
+
+    class Token(str):
+        pass
+
+    name, value = Token("Upgrade"), Token("websocket")
+    headers = Headers([(name, value)])
+    [(kept_name, kept_value)] = headers.raw_items()
+    assert kept_name is name and kept_value is value
+    assert type(headers["upgrade"]) is Token
+
+
+def test_share_leaves_str_subclasses_alone() -> None:
+    class Token(str):
+        pass
+
+    token = Token("websocket")  # a known string, but not a plain str
+    assert datastructures._share(token) is token
