@@ -209,11 +209,7 @@ class TrioStream(anyio.abc.SocketStream):
         if self._sending:
             raise anyio.BusyResourceError("writing to")
         if self._tail:
-            self._sending = True
-            try:
-                await self._flush()
-            finally:
-                self._sending = False
+            await self._flush_owned()
         else:
             await _checkpoint()
 
@@ -221,6 +217,15 @@ class TrioStream(anyio.abc.SocketStream):
         if type(item) is not bytes:  # the caller may change a bytearray later
             item = bytes(item)
         self._tail = memoryview(item)[sent:]
+
+    async def _flush_owned(self) -> None:
+        """:meth:`_flush`, marked as the writer meanwhile (the caller checked
+        that no ``send()`` runs)."""
+        self._sending = True
+        try:
+            await self._flush()
+        finally:
+            self._sending = False
 
     async def _flush(self) -> None:
         """Write the tail; cancelled, it keeps what is left of it."""
@@ -254,11 +259,7 @@ class TrioStream(anyio.abc.SocketStream):
         if self._write_closed:
             raise anyio.ClosedResourceError
         if self._tail:
-            self._sending = True
-            try:
-                await self._flush()
-            finally:
-                self._sending = False
+            await self._flush_owned()
         self._write_closed = True
         try:
             self._sock.shutdown(socket.SHUT_WR)
@@ -275,11 +276,7 @@ class TrioStream(anyio.abc.SocketStream):
         if not self._closed:
             try:
                 if self._tail and not self._sending:
-                    self._sending = True
-                    try:
-                        await self._flush()
-                    finally:
-                        self._sending = False
+                    await self._flush_owned()
             except anyio.BrokenResourceError:
                 pass  # closed all the same
             finally:
