@@ -48,6 +48,7 @@ from ._asyncio_stream import NativeStream
 from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
 from ._messages import MessageQueue, PingWaiter
 from ._sync import FastLock, event_factory
+from ._tasks import Spawner
 from .exceptions import ConnectionClosed, InvalidState
 from .sansio import http11
 from .sansio.events import (
@@ -180,7 +181,7 @@ class Connection:
         self._push_exc: Exception | None = None
         # Set while an OPEN connection on a NativeStream has no reader task
         # (see _start_reading); the reader is started in it when needed.
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._task_group: Spawner | None = None
         self._pusher: NativeStream | None = None
         # Without a reader task, the close timeout is a timer of the loop.
         self._close_timer: asyncio.TimerHandle | None = None
@@ -681,7 +682,7 @@ class Connection:
                 return
         self._need_reader()
 
-    def _start_reading(self, task_group: anyio.abc.TaskGroup) -> None:
+    def _start_reading(self, task_group: Spawner) -> None:
         """Start reading an OPEN connection.
 
         On a :class:`NativeStream`, no reader task is started: the stream

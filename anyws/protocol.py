@@ -40,6 +40,7 @@ from ._messages import (
     contiguous,
     fragment_kind,
 )
+from ._tasks import Spawner
 from ._types import Data, Subprotocol
 from .exceptions import ConnectionClosed
 from .sansio.datastructures import Headers
@@ -151,7 +152,7 @@ class WebSocketCommonProtocol(Connection):
 
         self._init_connection(max_size)
 
-    def _start(self, task_group: anyio.abc.TaskGroup) -> None:
+    def _start(self, task_group: Spawner) -> None:
         """Start the reader and keepalive tasks of an OPEN connection."""
         # The handshake's write lock is free now: an idle connection keeps none.
         self._drop_idle_locks()

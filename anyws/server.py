@@ -45,6 +45,7 @@ from ._compat import (
     warn_deprecated_arguments,
 )
 from ._server_protocol import ExtraHeaders, WebSocketServerProtocol
+from ._tasks import TaskPool
 from .protocol import WebSocketCommonProtocol
 from .sansio.extensions.base import ServerExtensionFactory
 from .sansio.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -108,6 +109,8 @@ class WebSocketServer:
         self._accept_scope: anyio.CancelScope | None = None
         #: Accepts natively on asyncio, in place of the accept loops.
         self._acceptor: NativeAcceptor | None = None
+        #: Where the connections' tasks run (handlers, readers, keepalives).
+        self._pool: TaskPool | None = None
 
     # -- public API --------------------------------------------------------------
 
@@ -178,6 +181,8 @@ class WebSocketServer:
         self._config = config
         self._serving = True
         self._accept_scope = anyio.CancelScope()
+        self._pool = TaskPool()
+        await task_group.start(self._pool.run, name="anyws connections")
         self._acceptor = native_acceptor(
             listeners,
             self._serve_native,
@@ -191,9 +196,9 @@ class WebSocketServer:
 
     def _serve_native(self, stream: NativeStream) -> None:
         """Run a connection that asyncio accepted (from its callback)."""
-        assert self._task_group is not None
+        assert self._pool is not None
         self._handlers += 1
-        self._task_group.start_soon(self._handle, stream, name="anyws handler")
+        self._pool.start_soon(self._handle, stream, name="anyws handler")
 
     async def _accept(self) -> None:
         assert self._accept_scope is not None
@@ -203,7 +208,7 @@ class WebSocketServer:
                     task_group.start_soon(self._accept_loop, listener)
 
     async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
-        assert self._task_group is not None
+        assert self._pool is not None
         while True:
             try:
                 stream = await listener.accept()
@@ -215,7 +220,7 @@ class WebSocketServer:
                 await anyio.sleep(0.1)
                 continue
             self._handlers += 1
-            self._task_group.start_soon(self._handle, stream, name="anyws handler")
+            self._pool.start_soon(self._handle, stream, name="anyws handler")
 
     async def _shutdown(self) -> None:
         assert self._accept_scope is not None
@@ -236,13 +241,21 @@ class WebSocketServer:
                     task_group.start_soon(_close_quietly, protocol, 1001)
         if self._handlers:
             await self._handlers_done.wait()
+        assert self._pool is not None
+        self._pool.close()
         self._closed.set()
 
     async def _handle(self, stream: anyio.abc.ByteStream) -> None:
-        """Run one connection; never raises (except cancellation)."""
+        """Run one connection, from the opening handshake to its close.
+
+        It never raises, except a cancellation or a ``BaseException`` of the
+        handler. One coroutine for it all: each frame stays in memory for as
+        long as the connection is open.
+        """
+        protocol: WebSocketServerProtocol | None = None
         try:
             config = self._config
-            assert config is not None
+            assert config is not None and self._pool is not None
             if not isinstance(stream, NativeStream):  # else accepted natively
                 # Rebinding ``stream`` lets AnyIO's stream go: this frame
                 # lives as long as the connection.
@@ -255,46 +268,66 @@ class WebSocketServer:
                 except BaseException:  # pragma: no cover - the loop refused the socket
                     await aclose_within(stream, 0)
                     raise
-            await self._run_connection(stream)
+            try:
+                protocol = config.create_protocol(
+                    config.ws_handler, self, **config.protocol_kwargs
+                )
+                if not isinstance(protocol, WebSocketServerProtocol):
+                    raise TypeError(
+                        "create_protocol must build a WebSocketServerProtocol, "
+                        f"not {protocol!r}"
+                    )
+            except BaseException:
+                protocol = None
+                await aclose_within(stream, 0)
+                raise
+            self.register(protocol)
+            path = await self._open(protocol, stream, config)
+            if path is None:
+                return
+            # The connection's reader and keepalive tasks go to the server's
+            # pool; this task waits for the connection to close before it
+            # ends, as it would for a task group of the connection.
+            protocol._start(self._pool)
+            if self._close_started:  # missed by the shutdown's close(1001)
+                self._pool.start_soon(_close_quietly, protocol, 1001)
+            handler = protocol.ws_handler
+            if handler is config.ws_handler:
+                takes_path = config.takes_path
+            else:  # a create_protocol that swapped the handler
+                takes_path = _takes_path(handler)
+            try:
+                if takes_path:
+                    await handler(protocol, path)
+                else:
+                    await handler(protocol)
+            except anyio.get_cancelled_exc_class():
+                # The server's own scope is cancelled: close quickly, then go.
+                await protocol._close_for_exit(quick=True)
+                raise
+            except Exception:
+                logger.error("Error in connection handler", exc_info=True)
+                if not protocol.closed:
+                    await protocol._fail(1011)
+                await protocol.wait_closed()
+            except BaseException:
+                protocol._abort()
+                raise
+            else:
+                try:
+                    await protocol.close()
+                except Exception:  # pragma: no cover - raises only for bad codes
+                    logger.warning("Error in closing handshake", exc_info=True)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception:
             logger.error("Unexpected error in connection", exc_info=True)
         finally:
+            if protocol is not None:
+                self.unregister(protocol)
             self._handlers -= 1
             if self._handlers == 0 and self._close_started:
                 self._handlers_done.set()
-
-    async def _run_connection(self, stream: anyio.abc.ByteStream) -> None:
-        config = self._config
-        assert config is not None
-        try:
-            protocol = config.create_protocol(
-                config.ws_handler, self, **config.protocol_kwargs
-            )
-            if not isinstance(protocol, WebSocketServerProtocol):
-                raise TypeError(
-                    "create_protocol must build a WebSocketServerProtocol, "
-                    f"not {protocol!r}"
-                )
-        except BaseException:
-            await aclose_within(stream, 0)
-            raise
-        self.register(protocol)
-        try:
-            # The tasks of the connection never raise: an error here comes
-            # from the handler itself (a BaseException); keep it unwrapped.
-            with single_exception():
-                async with anyio.create_task_group() as task_group:
-                    path = await self._open(protocol, stream, config)
-                    if path is None:
-                        return
-                    protocol._start(task_group)
-                    if self._close_started:  # missed by the shutdown's close(1001)
-                        task_group.start_soon(_close_quietly, protocol, 1001)
-                    await self._call_handler(protocol, path, config)
-        finally:
-            self.unregister(protocol)
 
     async def _open(
         self,
@@ -347,36 +380,6 @@ class WebSocketServer:
             )
         except Exception:
             return None  # handshake() answered, logged and closed
-
-    async def _call_handler(
-        self, protocol: WebSocketServerProtocol, path: str, config: _Config
-    ) -> None:
-        handler = protocol.ws_handler
-        if handler is config.ws_handler:
-            takes_path = config.takes_path
-        else:  # a create_protocol that swapped the handler
-            takes_path = _takes_path(handler)
-        try:
-            if takes_path:
-                await handler(protocol, path)
-            else:
-                await handler(protocol)
-        except anyio.get_cancelled_exc_class():
-            # The server's own scope is cancelled: close quickly, then go.
-            await protocol._close_for_exit(quick=True)
-            raise
-        except Exception:
-            logger.error("Error in connection handler", exc_info=True)
-            if not protocol.closed:
-                await protocol._fail(1011)
-        except BaseException:
-            protocol._abort()
-            raise
-        else:
-            try:
-                await protocol.close()
-            except Exception:  # pragma: no cover - close() raises only for bad codes
-                logger.warning("Error in closing handshake", exc_info=True)
 
 
 async def _drop(

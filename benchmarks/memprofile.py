@@ -1,12 +1,13 @@
 """Where the memory of an idle server connection goes.
 
-``python -m benchmarks.memprofile [--backend asyncio|trio] [--connections N]``
+``python -m benchmarks.memprofile [--backend asyncio|trio] [--connections N]
+[--keepalive]``
 
 An anyws echo server (no compression, no keepalive: the idle-memory workload
-of the benchmark) runs in this process under ``tracemalloc``; a second process
-opens N connections with raw sockets and holds them. The report lists the
-bytes per connection allocated by each source line, then the objects per
-connection by type.
+of the benchmark; ``--keepalive`` turns on the default keepalive pings) runs
+in this process under ``tracemalloc``; a second process opens N connections
+with raw sockets and holds them. The report lists the bytes per connection
+allocated by each source line, then the objects per connection by type.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _client(port: int, count: int) -> None:
     sys.stdin.read()
 
 
-async def _serve(count: int, top: int) -> None:
+async def _serve(count: int, top: int, keepalive: bool) -> None:
     import anyws
 
     async def echo(ws: Any) -> None:
@@ -60,7 +61,11 @@ async def _serve(count: int, top: int) -> None:
                 await ws.send(message)
 
     async with anyws.serve(
-        echo, "127.0.0.1", 0, ping_interval=None, compression=None
+        echo,
+        "127.0.0.1",
+        0,
+        ping_interval=20 if keepalive else None,
+        compression=None,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         gc.collect()
@@ -103,12 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--keepalive", action="store_true", help="ping every 20 s (the default)"
+    )
     parser.add_argument("--client", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
         _client(*args.client)
     else:
-        anyio.run(_serve, args.connections, args.top, backend=args.backend)
+        anyio.run(
+            _serve, args.connections, args.top, args.keepalive, backend=args.backend
+        )
     return 0
 
 
