@@ -10,7 +10,7 @@ protocol: the event loop accepts, and each connection it makes goes straight
 to the server's callback, which starts the handler task.
 
 Only AnyIO's own asyncio listeners on the standard selector loops or uvloop
-are served this way; trio, ``ANYWS_ASYNCIO_STREAM=anyio``, other loops and
+are served this way; trio, ``ANYWS_STREAM=anyio``, other loops and
 other listeners keep AnyIO's accept loop (see :func:`native_acceptor`).
 
 Who closes what: once served, a listening socket belongs to the asyncio
@@ -55,7 +55,7 @@ def native_acceptor(
     """A :class:`NativeAcceptor` for ``listeners``, or ``None`` to keep
     AnyIO's accept loop.
 
-    ``None`` on trio, with ``ANYWS_ASYNCIO_STREAM=anyio``, on an event loop
+    ``None`` on trio, with ``ANYWS_STREAM=anyio``, on an event loop
     other than the standard selector loops and uvloop (whose servers attach
     accepted connections as described in :meth:`NativeAcceptor.aclose`), and
     for listeners that are not AnyIO's plain asyncio ones (a listener of

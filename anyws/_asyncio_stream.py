@@ -28,7 +28,7 @@ Behaviour seen by :mod:`anyws._connection` is that of the stock stream:
 :class:`anyio.BrokenResourceError` once the connection broke (after returning
 what arrived before) and :class:`anyio.ClosedResourceError` after
 ``aclose()``. The test suite runs against both streams (``asyncio-anyio`` in
-the test ids is the stock one). ``ANYWS_ASYNCIO_STREAM=anyio`` in the
+the test ids is the stock one). ``ANYWS_STREAM=anyio`` in the
 environment selects the stock stream for a whole process.
 """
 
@@ -50,7 +50,7 @@ __all__ = ("NativeStream", "adopt", "native_enabled", "set_native_enabled")
 #: one of them yields to the event loop anyway.
 YIELD_EVERY = 16
 
-_native = os.environ.get("ANYWS_ASYNCIO_STREAM", "native") != "anyio"
+_native = os.environ.get("ANYWS_STREAM", "native") != "anyio"
 
 
 def native_enabled() -> bool:
@@ -71,7 +71,7 @@ async def adopt(
 
     Only on asyncio, only for a stream nothing was read from or written to
     yet, and only when its transport can be taken over; otherwise (trio, a
-    stream of another kind, ``ANYWS_ASYNCIO_STREAM=anyio``) the stream is
+    stream of another kind, ``ANYWS_STREAM=anyio``) the stream is
     returned unchanged.
     """
     if not _native:

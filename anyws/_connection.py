@@ -134,6 +134,8 @@ class Connection:
         "_task_group",
         "_pusher",
         "_close_timer",
+        "_keepalive_timer",
+        "_spawner",
         "_check_cancelled",
     )
 
@@ -185,6 +187,10 @@ class Connection:
         self._pusher: NativeStream | None = None
         # Without a reader task, the close timeout is a timer of the loop.
         self._close_timer: asyncio.TimerHandle | None = None
+        # On asyncio's own stream, keepalive is a timer too (see protocol.py),
+        # which starts short tasks in the spawner.
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._spawner: Spawner | None = None
         self._check_cancelled: Callable[[], Awaitable[None]] = (
             anyio.lowlevel.checkpoint_if_cancelled
         )
@@ -907,8 +913,11 @@ class Connection:
         if self._machine.state is not State.CLOSED:
             self._machine.receive_eof()
         self._reader_running = False
-        self._task_group = self._pusher = None
+        self._task_group = self._pusher = self._spawner = None
         self._cancel_close_timer()
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
         self._messages.close()
         if self._pings:
             self._logger.debug("- aborting %d pending pings", len(self._pings))

@@ -169,6 +169,7 @@ class PingWaiter:
     def __init__(self) -> None:
         self._event = anyio.Event()
         self._exc: ConnectionClosed | None = None
+        self._on_pong: Callable[[], None] | None = None
 
     def done(self) -> bool:
         """Whether the pong arrived or the connection closed."""
@@ -176,6 +177,17 @@ class PingWaiter:
 
     def _acknowledge(self) -> None:
         self._event.set()
+        if self._on_pong is not None:
+            self._on_pong()
+
+    def _call_on_pong(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the pong arrives (now if it has already);
+        never if the connection closes first (the caller checks that it has
+        not closed yet)."""
+        if self.done():
+            callback()
+        else:
+            self._on_pong = callback
 
     def _abort(self, exc: ConnectionClosed) -> None:
         # Only called for waiters still pending (acknowledged ones are gone).

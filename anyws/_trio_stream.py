@@ -35,7 +35,7 @@ Behaviour seen by :mod:`anyws._connection` is that of the stock stream:
 :class:`anyio.BrokenResourceError` once the connection broke (from the
 ``OSError``; again on every later call) and :class:`anyio.ClosedResourceError`
 after ``aclose()``, also in a task that was waiting then.
-``ANYWS_ASYNCIO_STREAM=anyio`` in the environment (see
+``ANYWS_STREAM=anyio`` in the environment (see
 :func:`anyws._asyncio_stream.native_enabled`) keeps the stock stream.
 """
 
@@ -67,7 +67,7 @@ def adopt_trio(stream: anyio.abc.ByteStream) -> anyio.abc.ByteStream:
 
     Only for AnyIO's own trio TCP and Unix socket streams (as
     ``connect_tcp()``, ``connect_unix()`` and listeners make them), still
-    open, and unless ``ANYWS_ASYNCIO_STREAM=anyio``; any other stream (asyncio,
+    open, and unless ``ANYWS_STREAM=anyio``; any other stream (asyncio,
     TLS, a subclass) is returned unchanged. AnyIO's trio stream buffers
     nothing, so the new one takes over the socket where the old one left it;
     the old one must not be used any more.

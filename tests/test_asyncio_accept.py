@@ -40,7 +40,7 @@ request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var")
 @pytest.fixture(autouse=True)
 def native_unless_told(anyio_backend: Any) -> Iterator[None]:
     """Tests parametrised on their own loop get the native stream even with
-    ``ANYWS_ASYNCIO_STREAM=anyio`` in the environment."""
+    ``ANYWS_STREAM=anyio`` in the environment."""
     if anyio_backend == "asyncio" and not _asyncio_stream.native_enabled():
         _asyncio_stream.set_native_enabled(True)  # pragma: no cover - env
         yield  # pragma: no cover - env

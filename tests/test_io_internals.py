@@ -15,6 +15,7 @@ import anyio.abc
 import pytest
 
 from anyws._compat import BaseExceptionGroup, single_exception
+from anyws._messages import PingWaiter
 from anyws.exceptions import ConnectionClosedError
 from anyws.protocol import State
 from anyws.server import WebSocketServerProtocol
@@ -248,3 +249,19 @@ async def test_nothing_is_written_after_a_cut_frame() -> None:
             await protocol.wait_closed()
     assert stream.sent[-1] == build_frame(TEXT, b"first", fin=False, mask=False)
     assert protocol.close_code == 1006
+
+
+async def test_ping_waiter_calls_back_on_its_pong() -> None:
+    """Keepalive on timers learns of the pong from the waiter: later, or at
+    once when the pong came while the ping was still being written."""
+    calls: list[str] = []
+    waiter = PingWaiter()
+    waiter._call_on_pong(lambda: calls.append("later"))
+    assert calls == []
+    waiter._acknowledge()
+    assert calls == ["later"]
+    acknowledged = PingWaiter()
+    acknowledged._acknowledge()
+    acknowledged._call_on_pong(lambda: calls.append("now"))
+    assert calls == ["later", "now"]
+    await acknowledged  # and it still works as a waiter

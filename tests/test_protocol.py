@@ -1232,6 +1232,33 @@ async def test_no_reader_task_until_one_is_needed(anyio_backend: str) -> None:
             assert (client.close_code, client.close_reason) == (1000, "bye")
 
 
+def _has_keepalive(anyio_backend: str, side: str) -> bool:
+    names = _task_names(anyio_backend)
+    return any(name.endswith(f"anyws {side} keepalive") for name in names)
+
+
+async def test_keepalive_between_pings_needs_no_task(anyio_backend: str) -> None:
+    """On anyws's own asyncio stream, keepalive waits on timers of the loop: a
+    task runs only while a ping is written. Other streams keep a keepalive
+    task. Either way: ping, pong, and the next ping an interval later."""
+    lazy = native_stream(anyio_backend)
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw(ping_interval=0.05, ping_timeout=5) as (
+            client,
+            peer,
+        ):
+            first = await peer.read_frame()
+            assert first.opcode == PING
+            await peer.send_frame(PONG, first.data)
+            second = await peer.read_frame()  # after the pong, a new interval
+            assert second.opcode == PING and second.data != first.data
+            await anyio.wait_all_tasks_blocked()
+            assert _has_keepalive(anyio_backend, "client") is not lazy
+            await peer.send_frame(PONG, second.data)
+            assert (await peer.read_frame()).opcode == PING
+            assert client.open
+
+
 async def test_frames_sent_with_the_handshake_request_are_read() -> None:
     """A client may send frames right behind its request: the server sees the
     message and answers the ping, whichever way it reads."""

@@ -42,7 +42,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def native_streams() -> Iterator[None]:
-    """adopt_trio() adopts, whatever ANYWS_ASYNCIO_STREAM says."""
+    """adopt_trio() adopts, whatever ANYWS_STREAM says."""
     enabled = _asyncio_stream.native_enabled()
     _asyncio_stream.set_native_enabled(True)
     try:
@@ -592,7 +592,7 @@ async def test_adopt_leaves_other_streams_alone() -> None:
                 ours = adopt_trio(accepted)
                 assert adopt_trio(ours) is ours
                 _asyncio_stream.set_native_enabled(False)  # see native_streams
-                assert adopt_trio(stock) is stock  # ANYWS_ASYNCIO_STREAM=anyio
+                assert adopt_trio(stock) is stock  # ANYWS_STREAM=anyio
                 _asyncio_stream.set_native_enabled(True)
                 await stock.aclose()
                 assert adopt_trio(stock) is stock  # closed
