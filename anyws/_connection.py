@@ -268,7 +268,8 @@ class Connection:
         await self._raise_closed()
 
     async def _raise_closed(self) -> NoReturn:
-        await self._wait_closed()
+        if not self._closed:
+            await self._wait_closed()
         raise self._closed_exc()
 
     def _closed_exc(self) -> ConnectionClosed:

@@ -268,11 +268,13 @@ class WebSocketCommonProtocol(Connection):
         message = await self._messages.get()
         if message is not None:
             return message
-        # No message will come: wait until the close code is final.
-        await self.wait_closed()
         if self.legacy_recv:
+            await self.wait_closed()
             return None  # type: ignore[return-value]  # 8.1 types recv as Data
-        raise self._closed_exc()
+        # No message will come: wait until the close code is final (an
+        # exception needs no checkpoint once it is: the end of every
+        # ``async for`` saves a trip through the scheduler).
+        await self._raise_closed()
 
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages; ends silently on 1000, 1001 and 1005."""

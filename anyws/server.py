@@ -314,8 +314,12 @@ class WebSocketServer:
                 protocol._abort()
                 raise
             else:
+                # Most handlers return once the connection closed: then
+                # there is nothing to wait for (close() would still be a
+                # trip through the scheduler).
                 try:
-                    await protocol.close()
+                    if not protocol._closed:
+                        await protocol.close()
                 except Exception:  # pragma: no cover - raises only for bad codes
                     logger.warning("Error in closing handshake", exc_info=True)
         except anyio.get_cancelled_exc_class():
