@@ -102,6 +102,16 @@ _KNOWN_VALUES = (
 _KNOWN_STRINGS = {text: text for name in _KNOWN for text in (name, name.lower())}
 _KNOWN_STRINGS.update((value, value) for value in _KNOWN_VALUES)
 
+# For each known name, as written and lower-cased: the shared copies of it
+# and of its lower-cased form, and whether its values are shared. What
+# Headers._append would compute, looked up once.
+_KNOWN_NAMES = {
+    text: (text, lower, lower in _SHARED_VALUES)
+    for name in _KNOWN
+    for lower in (_KNOWN_STRINGS[name.lower()],)
+    for text in (_KNOWN_STRINGS[name], lower)
+}
+
 # One copy of each string that many Headers hold (see _share).
 _SHARED: dict[str, str] = dict(_KNOWN_STRINGS)
 #: Most strings _SHARED holds; when full, it starts over from the known ones.
@@ -255,7 +265,10 @@ class Headers(MutableMapping[str, str]):
                 repeated name; nothing is appended then.
         """
         pairs: Iterable[tuple[str, str]]
-        if isinstance(other, Mapping):
+        if type(other) is list or type(other) is tuple:
+            # The common case, spared the ABC check of isinstance(Mapping).
+            pairs = other
+        elif isinstance(other, Mapping):
             # Read every value first, so that a MultipleValuesError leaves
             # self untouched.
             pairs = [(name, other[name]) for name in other]
@@ -265,15 +278,47 @@ class Headers(MutableMapping[str, str]):
             pairs = [(name, keyed[name]) for name in keyed.keys()]
         else:
             pairs = other
-        for name, value in pairs:
-            self[name] = value
-        for name, value in kwargs.items():
-            self[name] = value
+        if type(self).__setitem__ is Headers.__setitem__:
+            self._append(pairs)
+            if kwargs:
+                self._append(kwargs.items())
+        else:  # a subclass changed how a pair is added: go through it
+            for name, value in pairs:
+                self[name] = value
+            for name, value in kwargs.items():
+                self[name] = value
         # Appending leaves spare room at the end of the lists. Headers are
         # mostly built in one go, then kept as long as the connection:
         # copying gives the room back (a copy is allocated at its exact size).
         self._items = self._items.copy()
         self._lower = self._lower.copy()
+
+    def _append(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """``self[name] = value`` for each pair, inlined.
+
+        The handshake builds every Headers from a list of pairs: this loop
+        spares a method call per pair.
+        """
+        get = _SHARED.get
+        known = _KNOWN_NAMES.get
+        items = self._items
+        lowers = self._lower
+        for name, value in pairs:
+            # A str subclass is kept as given, so it is never looked up.
+            name_info = known(name) if type(name) is str else None
+            if name_info is None:
+                lower = name.lower()
+                lower = get(lower) or _share(lower)
+                if type(name) is str:
+                    name = get(name) or _share(name)
+                share_value = lower in _SHARED_VALUES
+            else:
+                name, lower, share_value = name_info
+            if share_value and type(value) is str:
+                value = get(value) or _share(value)
+            lowers.append(lower)
+            items.append(name)
+            items.append(value)
 
     # Multi-value API.
 

@@ -616,3 +616,35 @@ def test_share_leaves_str_subclasses_alone() -> None:
 
     token = Token("websocket")  # a known string, but not a plain str
     assert datastructures._share(token) is token
+
+
+def test_update_goes_through_overridden_setitem() -> None:
+    """A subclass that changes how a pair is added sees every pair."""
+
+    class Lowered(Headers):
+        def __setitem__(self, key: str, value: str) -> None:
+            super().__setitem__(key, value.lower())
+
+    headers = Lowered([("Upgrade", "WebSocket")], Connection="UPGRADE")
+    headers.update({"X": "Y"})
+    assert list(headers.raw_items()) == [
+        ("Upgrade", "websocket"),
+        ("Connection", "upgrade"),
+        ("X", "y"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["Sec-WebSocket-Version", "sec-websocket-version"])
+def test_known_names_are_shared_in_bulk_and_one_by_one(name: str) -> None:
+    # Headers(pairs) looks known names up in a table made once; h[name] = v
+    # goes through the table of shared strings: both give the same copies.
+    copy = "".join([name[:3], name[3:]])
+    assert copy is not name
+    bulk = Headers([(copy, "".join(["1", "3"]))])
+    single = Headers()
+    single[copy] = "".join(["1", "3"])
+    [(bulk_name, bulk_value)] = bulk.raw_items()
+    [(single_name, single_value)] = single.raw_items()
+    assert bulk_name is single_name == name
+    assert bulk_value is single_value == "13"
+    assert list(bulk)[0] is list(single)[0] == "sec-websocket-version"
