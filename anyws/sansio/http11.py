@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from ..exceptions import SecurityError
 from ..version import __version__
+from ._buffer import StreamReader
 from .datastructures import Headers
 
 __all__ = (
@@ -46,6 +47,8 @@ __all__ = (
     "Response",
     "parse_request",
     "parse_response",
+    "read_request",
+    "read_response",
 )
 
 #: Most header lines accepted in a request or a response.
@@ -77,6 +80,24 @@ _VALUE_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 # characters. Bytes 0x80-0xFF are kept (decoded as surrogate escapes) because
 # some clients send raw UTF-8.
 _TARGET_RE = re.compile(rb"[\x21-\x7e\x80-\xff]+")
+
+# A plain header block: printable ASCII and tabs in lines that end in CRLF.
+# What every client and server sends; read_request and read_response parse
+# it in one pass. Anything else (bytes beyond ASCII, control characters, a
+# bare CR or LF) goes through the line-by-line parser, which reports errors.
+# Every value of a plain block matches _VALUE_RE.
+_PLAIN_HEAD_RE = re.compile(rb"[\t\x20-\x7e]*(?:\r\n[\t\x20-\x7e]*)*")
+
+# _TOKEN_RE for the lines of a plain block, once decoded.
+_TOKEN_STR_RE = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+
+# Header names joined by ":" (not in a token), each a token; and header values
+# joined by a tab, each printable ASCII and tabs. What _serialize_headers
+# writes without encoding each part.
+_NAMES_STR_RE = re.compile(
+    r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+(?::[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*"
+)
+_PLAIN_VALUES_STR_RE = re.compile(r"[\t\x20-\x7e]*")
 
 # Besides 1xx (RFC 9110 section 15.2), 204 and 304 never have a body
 # (sections 15.3.5 and 15.4.5).
@@ -209,6 +230,11 @@ def parse_request(
     line = yield from _read_line(read_line, max_line)
     path = _parse_request_line(line)
     headers = yield from _read_headers(read_line, max_line, max_num_headers)
+    return _make_request(path, headers)
+
+
+def _make_request(path: str, headers: Headers) -> Request:
+    """The request, unless it announces a body."""
     # A GET request has no body here: what follows the header block must be
     # WebSocket frames. A body would be taken for frames (a smuggling risk),
     # so refuse it (RFC 9112 section 6.3).
@@ -260,6 +286,130 @@ def parse_response(
         status_code, headers, read_exact, read_to_eof, max_body_size
     )
     return Response(status_code, reason, headers, body)
+
+
+def read_request(
+    reader: StreamReader,
+    *,
+    max_line: int = MAX_LINE,
+    max_num_headers: int = MAX_HEADERS,
+) -> Generator[None, None, Request]:
+    """:func:`parse_request` from a reader; faster when the request is there.
+
+    The result, the errors and what stays in the reader are those of
+    ``parse_request(reader.read_line, ...)``. When the first call finds the
+    whole request in the reader's buffer, and it is plain (see
+    ``_PLAIN_HEAD_RE``) and valid, it is parsed in one pass instead of line by
+    line; in every other case (incomplete, malformed, unusual) the
+    line-by-line parser runs from the start.
+    """
+    head = _split_plain_head(reader.buffer, max_line, max_num_headers)
+    if head is not None:
+        start, size, pairs = head
+        path = _plain_request_target(start)
+        if path is not None:
+            del reader.buffer[:size]
+            return _make_request(path, Headers(pairs))
+    return (
+        yield from parse_request(
+            reader.read_line, max_line=max_line, max_num_headers=max_num_headers
+        )
+    )
+
+
+def read_response(
+    reader: StreamReader,
+    *,
+    max_line: int = MAX_LINE,
+    max_num_headers: int = MAX_HEADERS,
+    max_body_size: int = MAX_BODY,
+) -> Generator[None, None, Response]:
+    """:func:`parse_response` from a reader; faster when the head is there.
+
+    The result, the errors and what stays in the reader are those of
+    ``parse_response(reader.read_line, reader.read_exact,
+    reader.read_to_eof, ...)``; see :func:`read_request` for when the status
+    line and the headers are parsed in one pass.
+    """
+    head = _split_plain_head(reader.buffer, max_line, max_num_headers)
+    if head is not None:
+        start, size, pairs = head
+        status = _plain_status(start)
+        if status is not None:
+            del reader.buffer[:size]
+            status_code, reason = status
+            headers = Headers(pairs)
+            body = yield from _read_body(
+                status_code,
+                headers,
+                reader.read_exact,
+                reader.read_to_eof,
+                max_body_size,
+            )
+            return Response(status_code, reason, headers, body)
+    return (
+        yield from parse_response(
+            reader.read_line,
+            reader.read_exact,
+            reader.read_to_eof,
+            max_line=max_line,
+            max_num_headers=max_num_headers,
+            max_body_size=max_body_size,
+        )
+    )
+
+
+def _split_plain_head(
+    buffer: bytearray, max_line: int, max_num_headers: int
+) -> tuple[str, int, list[tuple[str, str]]] | None:
+    """Split a plain header block that ``buffer`` holds whole.
+
+    Returns:
+        The start line, the size of the block (its empty line included) and
+        the header pairs; ``None`` unless the block is whole, plain, and
+        passes every check of the line-by-line parser (line length, number of
+        headers, header names, no line folding). The start line is not
+        checked. Nothing is consumed.
+    """
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buffer[:end]
+    if _PLAIN_HEAD_RE.fullmatch(head) is None:
+        return None
+    lines = head.decode("ascii").split("\r\n")
+    # The line-by-line parser counts the CRLF in a line's length.
+    if len(lines) > max_num_headers + 1 or max(map(len, lines)) > max_line - 2:
+        return None
+    pairs = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        # A folded line starts with whitespace: not a token either.
+        if not sep or _TOKEN_STR_RE.fullmatch(name) is None:
+            return None
+        pairs.append((name, value.strip(" \t")))
+    return lines[0], end + 4, pairs
+
+
+def _plain_request_target(line: str) -> str | None:
+    """The target of a valid ``GET <target> HTTP/1.1`` from a plain block."""
+    method, _, rest = line.partition(" ")
+    target, _, version = rest.partition(" ")
+    # In a plain block, _TARGET_RE comes down to: not empty, no tab (no
+    # space either: the partitions took the first two).
+    if method == "GET" and version == "HTTP/1.1" and target and "\t" not in target:
+        return target
+    return None
+
+
+def _plain_status(line: str) -> tuple[int, str] | None:
+    """The code and reason of a valid status line from a plain block."""
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    # The reason of a plain block matches _VALUE_RE.
+    if version == "HTTP/1.1" and len(code) == 3 and code.isdigit() and code[0] != "0":
+        return int(code), reason
+    return None
 
 
 def _read_line(read_line: _Read, max_line: int) -> Generator[None, None, bytes]:
@@ -395,6 +545,23 @@ def _encode(text: str) -> bytes:
 
 def _serialize_headers(headers: Headers) -> bytes:
     """Build the header lines and the empty line that ends them."""
+    pairs = list(headers.raw_items())
+    names = [name for name, _ in pairs]
+    values = [value for _, value in pairs]
+    try:
+        # Checked all at once: names joined by a character that is not in a
+        # token, values by a tab, which a value may contain.
+        plain = (
+            _NAMES_STR_RE.fullmatch(":".join(names)) is not None
+            and _PLAIN_VALUES_STR_RE.fullmatch("\t".join(values)) is not None
+        )
+    except TypeError:  # something else than a str: the loop below tells
+        plain = False
+    if plain:
+        # Printable ASCII only: the text is its own encoding. (There is a
+        # pair: an empty join does not match _NAMES_STR_RE.)
+        text = "\r\n".join(map(": ".join, pairs))
+        return (text + "\r\n\r\n").encode("ascii")
     lines = []
     for name, value in headers.raw_items():
         raw_name = _encode(name)

@@ -53,7 +53,7 @@ from .events import (
     ResponseReceived,
 )
 from .frames import Close, CloseCode, Frame, Opcode
-from .http11 import parse_request, parse_response
+from .http11 import read_request, read_response
 from .utf8 import Utf8Validator
 
 if TYPE_CHECKING:
@@ -72,6 +72,12 @@ _CONT = Opcode.CONT
 _PING = Opcode.PING
 _PONG = Opcode.PONG
 _CLOSE = Opcode.CLOSE
+
+
+# DECISIONS.md: the protocol logger is ``anyws.protocol``. Looked up once:
+# logging.getLogger takes a lock, and a server creates a machine per
+# connection.
+_LOGGER = logging.getLogger("anyws.protocol")
 
 
 class State(enum.IntEnum):
@@ -157,7 +163,7 @@ class Machine:
         self.handshake_exc = None
         self.eof_sent = False
         # DECISIONS.md: the protocol logger is ``anyws.protocol``.
-        self.logger = logger or logging.getLogger("anyws.protocol")
+        self.logger = logger or _LOGGER
         self.debug = self.logger.isEnabledFor(logging.DEBUG)
 
         self._max_line = max_line
@@ -718,8 +724,8 @@ class ServerMachine(Machine):
         """Parse the request, then wait for :meth:`send_response`."""
         reader = self._reader
         try:
-            request = yield from parse_request(
-                reader.read_line,
+            request = yield from read_request(
+                reader,
                 max_line=self._max_line,
                 max_num_headers=self._max_num_headers,
             )
@@ -780,10 +786,8 @@ class ClientMachine(Machine):
         """Parse the response, then wait for :meth:`open`."""
         reader = self._reader
         try:
-            response = yield from parse_response(
-                reader.read_line,
-                reader.read_exact,
-                reader.read_to_eof,
+            response = yield from read_response(
+                reader,
                 max_line=self._max_line,
                 max_num_headers=self._max_num_headers,
                 max_body_size=self._max_body_size,

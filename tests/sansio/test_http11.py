@@ -25,6 +25,8 @@ from anyws.sansio.http11 import (
     Response,
     parse_request,
     parse_response,
+    read_request,
+    read_response,
 )
 from anyws.version import __version__
 
@@ -858,3 +860,201 @@ def test_parse_request_headers_are_small() -> None:
     per_request = (after - before - sys.getsizeof(kept)) / count
     assert per_request < 500, per_request
     assert kept[7]["Sec-WebSocket-Key"] == f"{7:022d}=="
+
+
+# read_request and read_response: the same parsers, given the reader, with a
+# one-pass path for a message already buffered whole.
+
+
+def read_outcome(
+    gen: Generator[None, None, T], reader: StreamReader, *rest: bytes
+) -> tuple[str, object, bytes]:
+    """Run a parser started on a reader that holds a message already; feed
+    ``rest``, then EOF. Returns what it gave (or raised) and the bytes left."""
+    pending = list(rest)
+    try:
+        next(gen)
+        while pending:
+            reader.feed_data(pending.pop(0))
+            next(gen)
+        reader.feed_eof()
+        next(gen)
+    except StopIteration as exc:
+        return "result", exc.value, bytes(reader.buffer) + b"".join(pending)
+    except (ValueError, SecurityError, EOFError) as exc:
+        return type(exc).__name__, str(exc), bytes(reader.buffer)
+    raise AssertionError("the parser waits after the end of the stream")
+
+
+def request_outcomes(
+    data: bytes, *rest: bytes, **kwargs: Any
+) -> tuple[tuple[str, object, bytes], tuple[str, object, bytes]]:
+    """What read_request and parse_request make of the same bytes."""
+    outcomes = []
+    for fast in (True, False):
+        reader = StreamReader()
+        reader.feed_data(data)
+        gen = (
+            read_request(reader, **kwargs)
+            if fast
+            else parse_request(reader.read_line, **kwargs)
+        )
+        outcomes.append(read_outcome(gen, reader, *rest))
+    return outcomes[0], outcomes[1]
+
+
+def response_outcomes(
+    data: bytes, *rest: bytes, **kwargs: Any
+) -> tuple[tuple[str, object, bytes], tuple[str, object, bytes]]:
+    """What read_response and parse_response make of the same bytes."""
+    outcomes = []
+    for fast in (True, False):
+        reader = StreamReader()
+        reader.feed_data(data)
+        gen = (
+            read_response(reader, **kwargs)
+            if fast
+            else parse_response(
+                reader.read_line, reader.read_exact, reader.read_to_eof, **kwargs
+            )
+        )
+        outcomes.append(read_outcome(gen, reader, *rest))
+    return outcomes[0], outcomes[1]
+
+
+def test_read_request_in_one_pass() -> None:
+    reader = StreamReader()
+    reader.feed_data(REQUEST + FRAME)
+    with pytest.raises(StopIteration) as exc_info:
+        next(read_request(reader))  # no yield: the request was all there
+    assert exc_info.value.value == request(REQUEST)
+    assert exc_info.value.value.path == "/chat?room=1"
+    assert bytes(reader.buffer) == FRAME
+
+
+def test_read_response_in_one_pass() -> None:
+    reader = StreamReader()
+    reader.feed_data(RESPONSE_101 + FRAME)
+    with pytest.raises(StopIteration) as exc_info:
+        next(read_response(reader))
+    assert exc_info.value.value == response(RESPONSE_101)
+    assert bytes(reader.buffer) == FRAME
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REQUEST,
+        REQUEST + FRAME,
+        b"GET / HTTP/1.1\r\n\r\n",  # no headers
+        b"GET / HTTP/1.1\r\nX:\r\nY: \t a b \t\r\n\r\n",  # empty and padded values
+        b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",  # repeated
+        b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n",  # not ASCII: line by line
+        b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        # Malformed: the line-by-line parser reports the error.
+        b"POST / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET  / HTTP/1.1\r\n\r\n",
+        b"GET /\t HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1 x\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+        b"GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",  # bare CR
+        b"GET / HTTP/1.1\nHost: a\r\n\r\n",  # bare LF
+        b"GET / HTTP/1.1\r\nHost: a\n\r\n\r\n",
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        # Incomplete: read line by line as the rest arrives.
+        REQUEST[:40],
+        b"GET / HTTP/1.1\r\nHost: a\r\n",
+    ],
+)
+def test_read_request_same_as_parse_request(data: bytes) -> None:
+    fast, slow = request_outcomes(data)
+    assert fast == slow
+
+
+# The longest line of REQUEST, CRLF included: that of the key.
+LONGEST = len(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+
+
+@pytest.mark.parametrize(
+    ("max_line", "max_num_headers", "fits"),
+    [(LONGEST, 5, True), (LONGEST - 1, 5, False), (LONGEST, 4, False)],
+)
+def test_read_request_limits_same_as_parse_request(
+    max_line: int, max_num_headers: int, fits: bool
+) -> None:
+    fast, slow = request_outcomes(
+        REQUEST, max_line=max_line, max_num_headers=max_num_headers
+    )
+    assert fast == slow
+    assert (fast[0] == "result") is fits
+
+
+def test_read_request_in_pieces() -> None:
+    fast, slow = request_outcomes(REQUEST[:40], REQUEST[40:] + FRAME)
+    assert fast == slow
+    assert fast[0] == "result"
+    assert fast[2] == FRAME
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RESPONSE_101,
+        RESPONSE_101 + FRAME,
+        b"HTTP/1.1 101\r\n\r\n",  # no reason phrase
+        b"HTTP/1.1 101 \r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
+        b"HTTP/1.1 403 Forbidden\r\n\r\nto the end",
+        b"HTTP/1.1 204 No Content\r\n\r\nrest",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 101 Switching\xff\r\n\r\n",  # not ASCII: line by line
+        b"HTTP/1.1 099 x\r\n\r\n",
+        b"HTTP/1.1 1x1 x\r\n\r\n",
+        b"HTTP/1.1 1011 x\r\n\r\n",
+        b"HTTP/1.0 101 x\r\n\r\n",
+        b"HTTP/1.1 101 x\r\nBad Name: 1\r\n\r\n",
+        b"HTTP/1.1 101 x\r\nX: a\r\n folded\r\n\r\n",
+        RESPONSE_101[:30],
+    ],
+)
+def test_read_response_same_as_parse_response(data: bytes) -> None:
+    fast, slow = response_outcomes(data)
+    assert fast == slow
+
+
+def test_read_response_body_limit_same_as_parse_response() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    fast, slow = response_outcomes(data, max_body_size=4)
+    assert fast == slow == ("SecurityError", "body too large", b"hello")
+
+
+def test_serialize_refuses_values_that_are_not_text() -> None:
+    # Headers hold str; anything else is refused as it always was, by the
+    # encoding of each value.
+    headers = Headers([("X", 1)])  # type: ignore[list-item]
+    with pytest.raises(AttributeError):
+        Response(101, "Switching Protocols", headers).serialize()
+
+
+def test_serialize_plain_and_encoded_headers_agree() -> None:
+    plain = Headers([("A", "1"), ("B", "x\ty"), ("C", "")])
+    # A value beyond ASCII goes through the encoding of each pair.
+    encoded = Headers([("A", "1"), ("B", "x\ty"), ("C", "é")])
+    assert Response(101, "X", plain).serialize() == (
+        b"HTTP/1.1 101 X\r\nA: 1\r\nB: x\ty\r\nC: \r\n\r\n"
+    )
+    assert Response(101, "X", encoded).serialize() == (
+        b"HTTP/1.1 101 X\r\nA: 1\r\nB: x\ty\r\nC: \xc3\xa9\r\n\r\n"
+    )

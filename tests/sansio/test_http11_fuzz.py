@@ -24,6 +24,8 @@ from anyws.sansio.http11 import (
     Response,
     parse_request,
     parse_response,
+    read_request,
+    read_response,
 )
 
 T = TypeVar("T")
@@ -335,3 +337,95 @@ def test_fuzz_parsers(
 ) -> None:
     check, data = case
     check(data, size, limit)
+
+
+# read_request and read_response parse a message that is already buffered
+# whole in one pass: whatever the bytes, they must give what the line-by-line
+# parsers give (the same message, or the same error), and leave the same
+# bytes in the reader.
+
+Outcome = tuple[str, object, bytes]
+
+
+def outcome(
+    start: Callable[[StreamReader], Generator[None, None, T]], chunks: list[bytes]
+) -> Outcome:
+    """Feed the first chunk, start the parser, feed the others, then EOF."""
+    reader = StreamReader()
+    pending = list(chunks)
+    if pending:
+        reader.feed_data(pending.pop(0))
+    gen = start(reader)
+    try:
+        next(gen)
+        while pending:
+            reader.feed_data(pending.pop(0))
+            next(gen)
+        reader.feed_eof()
+        next(gen)
+    except StopIteration as exc:
+        return "result", exc.value, bytes(reader.buffer) + b"".join(pending)
+    except DOCUMENTED as exc:
+        return type(exc).__name__, str(exc), b""
+    raise AssertionError("the parser waits after the end of the stream")
+
+
+def compare_requests(data: bytes, size: int, limit: Limits) -> None:
+    chunks = split(data, size)
+    fast = outcome(
+        lambda reader: read_request(
+            reader, max_line=limit.max_line, max_num_headers=limit.max_num_headers
+        ),
+        chunks,
+    )
+    slow = outcome(
+        lambda reader: parse_request(
+            reader.read_line,
+            max_line=limit.max_line,
+            max_num_headers=limit.max_num_headers,
+        ),
+        chunks,
+    )
+    assert fast == slow
+
+
+def compare_responses(data: bytes, size: int, limit: Limits) -> None:
+    chunks = split(data, size)
+    fast = outcome(
+        lambda reader: read_response(
+            reader,
+            max_line=limit.max_line,
+            max_num_headers=limit.max_num_headers,
+            max_body_size=limit.max_body_size,
+        ),
+        chunks,
+    )
+    slow = outcome(
+        lambda reader: parse_response(
+            reader.read_line,
+            reader.read_exact,
+            reader.read_to_eof,
+            max_line=limit.max_line,
+            max_num_headers=limit.max_num_headers,
+            max_body_size=limit.max_body_size,
+        ),
+        chunks,
+    )
+    assert fast == slow
+
+
+comparisons = st.one_of(
+    st.tuples(st.just(compare_requests), inputs(REQUEST_LINES)),
+    st.tuples(st.just(compare_responses), inputs(STATUS_LINES)),
+)
+
+
+@settings(FUZZ, max_examples=4000)
+@given(case=comparisons, size=st.sampled_from([10**6, 10**6, 10**6, 16]), limit=limits)
+def test_fuzz_one_pass_matches_line_by_line(
+    case: tuple[Callable[[bytes, int, Limits], None], bytes],
+    size: int,
+    limit: Limits,
+) -> None:
+    compare, data = case
+    compare(data, size, limit)
