@@ -23,6 +23,7 @@ import base64
 import hashlib
 import http
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,14 @@ def accept_key(key: str) -> str:
 
 # Helpers shared by both sides.
 
+# Lower-cased Connection values that browsers and libraries send, each a
+# list of options that includes upgrade.
+_CONNECTION_UPGRADE = frozenset({"upgrade", "keep-alive, upgrade"})
+
+# A key that is the canonical base64 of 16 bytes: the only thing clients
+# send. Other keys are decoded to tell.
+_CANONICAL_KEY_RE = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
+
 
 def _extend(headers: Headers, extra: HeadersLike) -> None:
     """Append every pair of ``extra``, keeping repeated names of a Headers."""
@@ -169,11 +178,22 @@ def _check_upgrade(headers: Headers) -> None:
             exactly one ``websocket``; both compared case-insensitively.
         InvalidHeaderFormat: one of them does not match its grammar.
     """
-    values = headers.get_all("Connection")
+    # What peers send, accepted without parsing: a single value that parses
+    # into options including upgrade, and a single websocket.
+    connection = headers.get_all("Connection")
+    upgrade = headers.get_all("Upgrade")
+    if (
+        len(connection) == 1
+        and len(upgrade) == 1
+        and connection[0].lower() in _CONNECTION_UPGRADE
+        and upgrade[0].lower() == "websocket"
+    ):
+        return
+    values = connection
     options = [option for value in values for option in parse_connection(value)]
     if not any(option.lower() == "upgrade" for option in options):
         raise InvalidUpgrade("Connection", ", ".join(options) if values else None)
-    values = headers.get_all("Upgrade")
+    values = upgrade
     protocols = [protocol for value in values for protocol in parse_upgrade(value)]
     if not (len(protocols) == 1 and protocols[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(protocols) if values else None)
@@ -223,24 +243,31 @@ def client_request_headers(
     Returns:
         The headers, in the order of the 8.1 client.
     """
-    headers = Headers()
-    headers["Host"] = build_host(wsuri.host, wsuri.port, wsuri.secure)
+    pairs = [("Host", build_host(wsuri.host, wsuri.port, wsuri.secure))]
     if wsuri.user_info is not None:
-        headers["Authorization"] = build_authorization_basic(*wsuri.user_info)
+        pairs.append(("Authorization", build_authorization_basic(*wsuri.user_info)))
     if origin is not None:
-        headers["Origin"] = origin
-    headers["Upgrade"] = "websocket"
-    headers["Connection"] = "Upgrade"
-    headers["Sec-WebSocket-Key"] = key
-    headers["Sec-WebSocket-Version"] = "13"
+        pairs.append(("Origin", origin))
+    pairs += [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+    ]
     if extensions:
-        headers["Sec-WebSocket-Extensions"] = build_extension(
+        value = build_extension(
             [(factory.name, factory.get_request_params()) for factory in extensions]
         )
+        pairs.append(("Sec-WebSocket-Extensions", value))
     if subprotocols:
-        headers["Sec-WebSocket-Protocol"] = build_subprotocol(subprotocols)
-    if extra_headers is not None:
-        _extend(headers, extra_headers)
+        pairs.append(("Sec-WebSocket-Protocol", build_subprotocol(subprotocols)))
+    if extra_headers is None:
+        # Nothing can hold User-Agent yet: one Headers built in one go.
+        if user_agent is not None:
+            pairs.append(("User-Agent", user_agent))
+        return Headers(pairs)
+    headers = Headers(pairs)
+    _extend(headers, extra_headers)
     _add_missing(headers, ("User-Agent", user_agent))
     return headers
 
@@ -363,12 +390,13 @@ def check_request(headers: Headers) -> str:
     """
     _check_upgrade(headers)
     key = _single_value(headers, "Sec-WebSocket-Key")
-    try:
-        raw_key = base64.b64decode(key, validate=True)
-    except ValueError:  # binascii.Error, or non-ASCII characters
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
-    if len(raw_key) != 16:
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key)
+    if _CANONICAL_KEY_RE.fullmatch(key) is None:
+        try:
+            raw_key = base64.b64decode(key, validate=True)
+        except ValueError:  # binascii.Error, or non-ASCII characters
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
+        if len(raw_key) != 16:
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key)
     version = _single_value(headers, "Sec-WebSocket-Version")
     if version != "13":
         raise InvalidHeaderValue("Sec-WebSocket-Version", version)
@@ -529,16 +557,24 @@ def server_response_headers(
     Returns:
         The headers, in the order of the 8.1 server.
     """
-    headers = Headers()
-    headers["Upgrade"] = "websocket"
-    headers["Connection"] = "Upgrade"
-    headers["Sec-WebSocket-Accept"] = accept_key(key)
+    pairs = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept_key(key)),
+    ]
     if extensions_header is not None:
-        headers["Sec-WebSocket-Extensions"] = extensions_header
+        pairs.append(("Sec-WebSocket-Extensions", extensions_header))
     if subprotocol is not None:
-        headers["Sec-WebSocket-Protocol"] = subprotocol
-    if extra_headers is not None:
-        _extend(headers, extra_headers)
+        pairs.append(("Sec-WebSocket-Protocol", subprotocol))
+    if extra_headers is None:
+        # Nothing can hold Date or Server yet: one Headers built in one go.
+        if date is not None:
+            pairs.append(("Date", date))
+        if server is not None:
+            pairs.append(("Server", server))
+        return Headers(pairs)
+    headers = Headers(pairs)
+    _extend(headers, extra_headers)
     _add_missing(headers, ("Date", date), ("Server", server))
     return headers
 

@@ -197,6 +197,17 @@ def parse_upgrade(header: str) -> list[UpgradeProtocol]:
 
 # Sec-WebSocket-Extensions.
 
+# The values already parsed, and what they gave: clients of a kind all offer
+# the same extensions, and a server parses each offer. Peers choose these
+# values: the table is bounded, and starts over when full.
+_EXTENSIONS_PARSED: dict[
+    str, tuple[tuple[ExtensionName, tuple[ExtensionParameter, ...]], ...]
+] = {}
+#: Most values _EXTENSIONS_PARSED holds.
+_PARSED_MAX = 64
+#: Longest value _EXTENSIONS_PARSED holds.
+_PARSED_MAX_LENGTH = 256
+
 
 def _parse_extension_param(
     header: str, pos: int, name: str
@@ -247,7 +258,20 @@ def parse_extension(header: str) -> list[ExtensionHeader]:
         InvalidHeaderFormat: if the value does not match the grammar, or a
             quoted value is not a token once unescaped.
     """
-    return _parse_list(_parse_extension_item, header, 0, "Sec-WebSocket-Extensions")
+    cached = _EXTENSIONS_PARSED.get(header)
+    if cached is not None:
+        # Fresh lists: the caller may change them.
+        return [(name, list(params)) for name, params in cached]
+    extensions = _parse_list(
+        _parse_extension_item, header, 0, "Sec-WebSocket-Extensions"
+    )
+    if len(header) <= _PARSED_MAX_LENGTH:
+        if len(_EXTENSIONS_PARSED) >= _PARSED_MAX:
+            _EXTENSIONS_PARSED.clear()
+        _EXTENSIONS_PARSED[header] = tuple(
+            (name, tuple(params)) for name, params in extensions
+        )
+    return extensions
 
 
 def _check_token(kind: str, value: str) -> None:

@@ -10,6 +10,8 @@ import tracemalloc
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from anyws._types import ExtensionName, ExtensionParameter, Subprotocol
 from anyws.exceptions import (
@@ -52,6 +54,7 @@ from anyws.uri import WebSocketURI
 
 # RFC 6455 section 1.3.
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 DATE = "Wed, 25 Nov 2026 16:00:00 GMT"
@@ -720,6 +723,76 @@ def test_check_request_invalid_key(key: str) -> None:
     assert exc_info.value.name == "Sec-WebSocket-Key"
     assert exc_info.value.value == key
     assert error_response_for(exc_info.value).status_code == 400
+
+
+@given(st.text(alphabet=BASE64_CHARS + "=", min_size=20, max_size=26))
+def test_check_request_key_as_base64_decides(key: str) -> None:
+    # A canonical key is accepted without decoding it; any other string is
+    # decoded: both must agree with base64.b64decode on what is 16 bytes.
+    try:
+        valid = len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        valid = False
+    headers = without(request_headers(), "Sec-WebSocket-Key")
+    headers["Sec-WebSocket-Key"] = key
+    if valid:
+        assert check_request(headers) == key
+    else:
+        with pytest.raises(InvalidHeaderValue):
+            check_request(headers)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY,
+        base64.b64encode(b"\xff" * 16).decode(),
+        # The last character carries bits past the 16 bytes: not canonical,
+        # but base64 decodes it to 16 bytes, so it is accepted, as in 8.1.
+        "dGhlIHNhbXBsZSBub25jZR==",
+    ],
+)
+def test_check_request_valid_keys(key: str) -> None:
+    headers = without(request_headers(), "Sec-WebSocket-Key")
+    headers["Sec-WebSocket-Key"] = key
+    assert check_request(headers) == key
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Upgrade"],
+        ["upgrade"],
+        ["keep-alive, Upgrade"],
+        ["Keep-Alive, upgrade"],
+        ["Upgrade, keep-alive"],
+        ["keep-alive", "Upgrade"],
+        [" Upgrade "],
+    ],
+)
+def test_check_request_connection_with_upgrade(values: list[str]) -> None:
+    headers = without(request_headers(), "Connection")
+    for value in values:
+        headers["Connection"] = value
+    assert check_request(headers) == KEY
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["Upgrade", "a b"], "expected comma at 2 in a b"),
+        (["Upgrade;"], "expected comma at 7 in Upgrade;"),
+    ],
+)
+def test_check_request_connection_malformed_beside_upgrade(
+    values: list[str], message: str
+) -> None:
+    headers = without(request_headers(), "Connection")
+    for value in values:
+        headers["Connection"] = value
+    with pytest.raises(InvalidHeaderFormat) as exc_info:
+        check_request(headers)
+    assert exc_info.value.value == message
 
 
 def test_error_response_escapes_bytes_from_the_peer() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from anyws._types import ExtensionHeader, ExtensionName
 from anyws.exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from anyws.sansio import headers as headers_module
 from anyws.sansio.headers import (
     build_authorization_basic,
     build_extension,
@@ -142,6 +143,59 @@ def test_parse_upgrade_invalid(header: str, error: str, pos: int) -> None:
 )
 def test_parse_extension(header: str, expected: list[ExtensionHeader]) -> None:
     assert parse_extension(header) == expected
+
+
+def test_parse_extension_again_gives_the_same_fresh_lists() -> None:
+    header = "".join(["permessage-deflate; client_max_window_bits", ", foo; a=1"])
+    first = parse_extension(header)
+    first[0][1].append(("mutated", None))
+    first.append((ExtensionName("added"), []))
+    again = parse_extension(header)
+    assert again == [
+        ("permessage-deflate", [("client_max_window_bits", None)]),
+        ("foo", [("a", "1")]),
+    ]
+    assert again is not first and again[0][1] is not first[0][1]
+
+
+@pytest.fixture
+def parsed_table(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """An empty table of parsed Sec-WebSocket-Extensions values."""
+    fresh: dict[str, object] = {}
+    monkeypatch.setattr(headers_module, "_EXTENSIONS_PARSED", fresh)
+    return fresh
+
+
+def test_parsed_extensions_table_is_bounded(
+    parsed_table: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Peers choose these values: whatever they send, the table stays small.
+    monkeypatch.setattr(headers_module, "_PARSED_MAX", 3)
+    for index in range(10):
+        assert parse_extension(f"x{index}; a={index}") == [
+            (f"x{index}", [("a", str(index))])
+        ]
+        assert len(parsed_table) <= 3
+    assert "x9; a=9" in parsed_table
+    assert parse_extension("x9; a=9") == [("x9", [("a", "9")])]
+
+
+def test_long_extension_values_are_not_kept(parsed_table: dict[str, object]) -> None:
+    limit = headers_module._PARSED_MAX_LENGTH
+    short = "x; a=" + "1" * (limit - 5)
+    long = "x; a=" + "1" * (limit - 4)
+    assert parse_extension(short) == [("x", [("a", "1" * (limit - 5))])]
+    assert parse_extension(long) == [("x", [("a", "1" * (limit - 4))])]
+    assert list(parsed_table) == [short]
+
+
+def test_invalid_extension_values_fail_every_time(
+    parsed_table: dict[str, object],
+) -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidHeaderFormat, match="expected comma at 4"):
+            parse_extension("foo bar")
+    assert parsed_table == {}
 
 
 @pytest.mark.parametrize(
