@@ -223,8 +223,10 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         request = await self._read_request()
         path, headers = request.path, request.headers
         self.path, self.request_headers = path, headers
-        logger.debug("server < GET %s HTTP/1.1", path)
-        logger.debug("server < %r", headers)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("server < GET %s HTTP/1.1", path)
+            logger.debug("server < %r", headers)
         try:
             abort = await self._early_response(path, headers)
         except Exception as exc:
@@ -251,8 +253,9 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             raise
         self.response_headers = response.headers
         self._server_machine.send_response(response, self.extensions)
-        logger.debug("server > HTTP/1.1 101 Switching Protocols")
-        logger.debug("server > %r", response.headers)
+        if debug:
+            logger.debug("server > HTTP/1.1 101 Switching Protocols")
+            logger.debug("server > %r", response.headers)
         try:
             await self._handshake_write()
         except ConnectionError:
@@ -299,15 +302,24 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self, path: str, headers: Headers
     ) -> AbortHandshake | None:
         """Run ``process_request``; apply the shutdown 503 (steps 2 and 3)."""
-        result: Any = self.process_request(path, headers)
-        if inspect.isawaitable(result):
-            result = await result
-        else:  # a subclass overrode process_request with a plain method
-            warnings.warn(
-                "declare process_request as a coroutine",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        result: Any
+        hook = self.process_request
+        if (
+            self._process_request is None
+            and getattr(hook, "__func__", None) is _DEFAULT_PROCESS_REQUEST
+        ):
+            # What the default hook returns, without making a coroutine.
+            result = None
+        else:
+            result = hook(path, headers)
+            if inspect.isawaitable(result):
+                result = await result
+            else:  # a subclass overrode process_request with a plain method
+                warnings.warn(
+                    "declare process_request as a coroutine",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
         if self.ws_server is not None and not self.ws_server.is_serving():
             result = (http.HTTPStatus.SERVICE_UNAVAILABLE, [], SHUTDOWN_RESPONSE_BODY)
         if result is None:
@@ -354,6 +366,9 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         # The reader writes the response and EOF, waits up to close_timeout
         # for the client to close, then closes.
         await self._run_reader()
+
+
+_DEFAULT_PROCESS_REQUEST = WebSocketServerProtocol.process_request
 
 
 def _log_handshake_error(exc: Exception) -> None:

@@ -134,8 +134,10 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self.path = wsuri.resource_name
         self.request_headers = headers
         self._client_machine.send_request(Request(wsuri.resource_name, headers))
-        logger.debug("client > GET %s HTTP/1.1", wsuri.resource_name)
-        logger.debug("client > %r", headers)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("client > GET %s HTTP/1.1", wsuri.resource_name)
+            logger.debug("client > %r", headers)
         await self._handshake_write()
         try:
             event = await self._handshake_event()
@@ -145,10 +147,11 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             raise InvalidMessage("did not receive a valid HTTP response") from exc
         assert isinstance(event, ResponseReceived)
         response = event.response
-        logger.debug(
-            "client < HTTP/1.1 %d %s", response.status_code, response.reason_phrase
-        )
-        logger.debug("client < %r", response.headers)
+        if debug:
+            logger.debug(
+                "client < HTTP/1.1 %d %s", response.status_code, response.reason_phrase
+            )
+            logger.debug("client < %r", response.headers)
         self.response_headers = response.headers
         self._check_status(response.status_code, response.headers)
         check_response(response.headers, key)
