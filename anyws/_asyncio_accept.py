@@ -34,7 +34,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from ._asyncio_stream import NativeStream, native_enabled
+from ._asyncio_stream import NativeStream, known_loop, native_enabled
 
 __all__ = ("NativeAcceptor", "native_acceptor")
 
@@ -67,7 +67,7 @@ def native_acceptor(
         loop = asyncio.get_running_loop()
     except RuntimeError:  # trio
         return None
-    if not _known_loop(loop):
+    if not known_loop(loop):
         return None
     from anyio._backends._asyncio import TCPSocketListener, UNIXSocketListener
 
@@ -76,12 +76,6 @@ def native_acceptor(
         return None
     return NativeAcceptor(
         loop, on_connection, read_limit=read_limit, write_limit=write_limit
-    )
-
-
-def _known_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) or (
-        type(loop).__module__.split(".")[0] == "uvloop"
     )
 
 

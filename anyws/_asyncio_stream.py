@@ -35,6 +35,8 @@ environment selects the stock stream for a whole process.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
+import ipaddress
 import os
 import socket
 from collections import deque
@@ -44,7 +46,14 @@ from typing import cast
 import anyio
 import anyio.abc
 
-__all__ = ("NativeStream", "adopt", "native_enabled", "set_native_enabled")
+__all__ = (
+    "NativeStream",
+    "adopt",
+    "connect_native",
+    "known_loop",
+    "native_enabled",
+    "set_native_enabled",
+)
 
 #: How many ``receive()``/``send()`` calls may complete without waiting before
 #: one of them yields to the event loop anyway.
@@ -108,6 +117,52 @@ async def adopt(
         await loop.connect_accepted_socket(lambda: native, sock=sock)
         return native
     return stream  # pragma: no cover - an AnyIO we do not know
+
+
+def known_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` is one whose servers and connections this module
+    was tested with: the standard selector loops and uvloop."""
+    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) or (
+        type(loop).__module__.split(".")[0] == "uvloop"
+    )
+
+
+async def connect_native(
+    host: str, port: int, *, read_limit: int, write_limit: int
+) -> NativeStream | None:
+    """Connect to an IP address straight onto a :class:`NativeStream`.
+
+    AnyIO's ``connect_tcp`` runs its happy eyeballs in a task group even for
+    a single address, and its stream is then taken over (:func:`adopt`);
+    ``loop.create_connection`` does neither. ``None`` where AnyIO's way is
+    kept: trio, ``ANYWS_STREAM=anyio``, other event loops, and a host name
+    (resolution and happy eyeballs stay AnyIO's).
+
+    Raises:
+        OSError: ``All connection attempts failed``, from the reason, as
+            AnyIO's ``connect_tcp`` reports it.
+    """
+    if not _native:
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio
+        return None
+    if not known_loop(loop):
+        return None  # pragma: no cover - the tests run the known loops
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    try:
+        _, stream = await loop.create_connection(
+            lambda: NativeStream(read_limit=read_limit, write_limit=write_limit),
+            address.compressed,
+            port,
+        )
+    except OSError as exc:
+        raise OSError("All connection attempts failed") from exc
+    return stream
 
 
 #: What the stream uses of a transport. uvloop's transports have all of it

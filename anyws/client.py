@@ -25,7 +25,7 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
-from ._asyncio_stream import adopt
+from ._asyncio_stream import NativeStream, adopt, connect_native
 from ._compat import (
     HANDSHAKE_READ_ERRORS,
     check_limits,
@@ -407,18 +407,32 @@ class Connect:
             assert self._unix_path is not None
             stream = await anyio.connect_unix(self._unix_path)
         else:
-            local_host, local_port = self._local_addr or (None, None)
-            stream = await anyio.connect_tcp(
-                wsuri.host if host is None else host,
-                wsuri.port if port is None else port,
-                local_host=local_host,
-                local_port=local_port,
+            remote_host = wsuri.host if host is None else host
+            remote_port = wsuri.port if port is None else port
+            native = None
+            if self._local_addr is None:
+                native = await connect_native(
+                    remote_host,
+                    remote_port,
+                    read_limit=self._protocol_kwargs["read_limit"],
+                    write_limit=self._protocol_kwargs["write_limit"],
+                )
+            if native is not None:
+                stream = native
+            else:
+                local_host, local_port = self._local_addr or (None, None)
+                stream = await anyio.connect_tcp(
+                    remote_host,
+                    remote_port,
+                    local_host=local_host,
+                    local_port=local_port,
+                )
+        if not isinstance(stream, NativeStream):
+            stream = await adopt(
+                stream,
+                read_limit=self._protocol_kwargs["read_limit"],
+                write_limit=self._protocol_kwargs["write_limit"],
             )
-        stream = await adopt(
-            stream,
-            read_limit=self._protocol_kwargs["read_limit"],
-            write_limit=self._protocol_kwargs["write_limit"],
-        )
         if not wsuri.secure:
             return stream
         context = self._ssl

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import warnings
 from collections.abc import (
@@ -441,10 +440,14 @@ class WebSocketCommonProtocol(Connection):
                 a single ``close_timeout``, then abort.
         """
         with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(self.close_timeout if quick else math.inf):
+            if quick:
+                with anyio.move_on_after(self.close_timeout):
+                    await self.close()
+            else:
                 await self.close()
             self._abort()
-            await self.wait_closed()
+            if not self._closed:  # the quick close was cut short
+                await self._wait_closed()
 
     # -- keepalive -------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import anyio
 import pytest
 import trustme
 
+from anyws._asyncio_stream import NativeStream
 from anyws._compat import BaseExceptionGroup
 from anyws.client import Connect, WebSocketClientProtocol, connect, unix_connect
 from anyws.exceptions import (
@@ -33,7 +34,14 @@ from anyws.exceptions import (
 from anyws.sansio.datastructures import Headers
 from anyws.server import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
 
-from .io_support import TIMEOUT, RawPeer, raw_server, reset, server_handshake
+from .io_support import (
+    TIMEOUT,
+    RawPeer,
+    native_stream,
+    raw_server,
+    reset,
+    server_handshake,
+)
 
 
 async def echo(ws: WebSocketServerProtocol) -> None:
@@ -182,6 +190,50 @@ async def test_sock_and_local_addr() -> None:
                 f"ws://127.0.0.1:{port}/", local_addr=("127.0.0.1", 0)
             ) as ws:
                 assert ws.local_address[0] == "127.0.0.1"
+
+
+async def test_ip_addresses_are_connected_natively_on_asyncio(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On anyws's asyncio stream, a connection to an IP address is made by
+    the event loop, straight onto the stream; host names, a local address
+    and the other streams keep AnyIO's connect_tcp."""
+    native = native_stream(anyio_backend)
+    calls: list[object] = []
+    connect_tcp = anyio.connect_tcp
+
+    async def counting_connect_tcp(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return await connect_tcp(*args, **kwargs)
+
+    monkeypatch.setattr(anyio, "connect_tcp", counting_connect_tcp)
+    with anyio.fail_after(TIMEOUT):
+        async with recording_server() as (port, _):
+            async with connect(f"ws://127.0.0.1:{port}/") as ws:
+                await ws.send("by address")
+                assert await ws.recv() == "by address"
+                assert isinstance(ws._stream, NativeStream) is native
+            assert calls == ([] if native else ["127.0.0.1"])
+            async with connect(f"ws://localhost:{port}/") as ws:
+                await ws.send("by name")
+                assert await ws.recv() == "by name"
+            async with connect(
+                f"ws://127.0.0.1:{port}/", local_addr=("127.0.0.1", 0)
+            ) as ws:
+                assert ws.local_address[0] == "127.0.0.1"
+    assert calls[-2:] == ["localhost", "127.0.0.1"]
+
+
+async def test_a_refused_connection_reads_the_same_everywhere() -> None:
+    """AnyIO's report of a failed connection, whichever way it was made."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with anyio.fail_after(TIMEOUT):
+        with pytest.raises(OSError, match="All connection attempts failed") as info:
+            async with connect(f"ws://127.0.0.1:{port}/"):
+                pass  # pragma: no cover - the connection fails
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
 
 
 async def test_unix_connect(tmp_path: Path) -> None:
