@@ -46,14 +46,26 @@ const status = document.getElementById("status");
 const form = document.getElementById("form");
 const input = document.getElementById("text");
 // Hooks for the automated test: ?say=TEXT types TEXT and sends it once
-// connected; ?report=PATH reports every line shown with a fetch to PATH.
+// connected; ?report=PATH reports every line shown to PATH (?line=TEXT), one
+// fetch after the other, so in order. A report that fails is reported as such
+// (?failed=TEXT&error=WHY) and logged to the console.
 const params = new URLSearchParams(location.search);
+let reports = Promise.resolve();
+function report(query) {
+  const url = params.get("report") + "?" + new URLSearchParams(query);
+  return fetch(url, { cache: "no-store" }).then((response) => {
+    if (!response.ok) throw new Error(`HTTP status ${response.status}`);
+  });
+}
 function show(text, cls) {
   const p = document.createElement("p");
   p.textContent = text; if (cls) p.className = cls;
   log.appendChild(p); log.scrollTop = log.scrollHeight;
   if (params.has("report")) {
-    fetch(params.get("report") + "?" + new URLSearchParams({ line: text }));
+    reports = reports.then(() => report({ line: text }).catch((error) => {
+      console.error(`report of ${JSON.stringify(text)} failed: ${error}`);
+      return report({ failed: text, error: String(error) }).catch(() => {});
+    }));
   }
 }
 const scheme = location.protocol === "https:" ? "wss" : "ws";

@@ -47,7 +47,14 @@ CHROMIUM_FLAGS = (
     # CI containers often have a small /dev/shm; Debian's launcher means to
     # add this flag then, but its size test is not reliable.
     "--disable-dev-shm-usage",
+    # Into chromium.log: the pages' console messages (a failed fetch, an
+    # uncaught error) and Chromium's own errors, for failure messages.
+    "--enable-logging=stderr",
+    "--v=0",
 )
+
+#: Lines of chromium.log that say nothing about the test (no D-Bus here).
+_LOG_NOISE = ("dbus/", "D-Bus", "unexpected operator")
 
 #: What Chromium offers (and has offered for years) and what anyws answers
 #: with its default server settings (DECISIONS.md: 12 window bits).
@@ -212,8 +219,13 @@ async def _stop_chromium(process: anyio.abc.Process) -> None:
 
 
 @asynccontextmanager
-async def chromium(executable: str, url: str, workdir: Path) -> AsyncIterator[None]:
-    """Run headless Chromium on ``url`` with a fresh profile in ``workdir``."""
+async def chromium(
+    executable: str, url: str, workdir: Path
+) -> AsyncIterator[anyio.abc.Process]:
+    """Run headless Chromium on ``url`` with a fresh profile in ``workdir``.
+
+    Its output goes to ``workdir / "chromium.log"`` (see :func:`chromium_log`).
+    """
     command = [
         executable,
         *CHROMIUM_FLAGS,
@@ -229,11 +241,25 @@ async def chromium(executable: str, url: str, workdir: Path) -> AsyncIterator[No
             start_new_session=True,
         )
         try:
-            yield
+            yield process
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop_chromium(process)
                 await process.aclose()
+
+
+def chromium_log(workdir: Path, lines: int = 40) -> str:
+    """The end of what :func:`chromium` logged in ``workdir``, without noise."""
+    try:
+        text = (workdir / "chromium.log").read_text(errors="replace")
+    except OSError as exc:
+        return f"(no chromium.log: {exc})"
+    kept = [
+        line
+        for line in text.splitlines()
+        if not any(noise in line for noise in _LOG_NOISE)
+    ]
+    return "\n".join(kept[-lines:]) or "(chromium.log says nothing)"
 
 
 def page_url(pages_port: int, ws_port: int, mode: str) -> str:
