@@ -224,12 +224,16 @@ async def chromium(
 ) -> AsyncIterator[anyio.abc.Process]:
     """Run headless Chromium on ``url`` with a fresh profile in ``workdir``.
 
-    Its output goes to ``workdir / "chromium.log"`` (see :func:`chromium_log`).
+    Its output goes to ``workdir / "chromium.log"`` (see :func:`chromium_log`),
+    its network log to ``workdir / "netlog.json"`` (open it in
+    https://netlog-viewer.appspot.com).
     """
     command = [
         executable,
         *CHROMIUM_FLAGS,
         f"--user-data-dir={workdir / 'profile'}",
+        # What the network stack did (no payloads), for post-mortems.
+        f"--log-net-log={workdir / 'netlog.json'}",
         url,
     ]
     with (workdir / "chromium.log").open("wb") as log:

@@ -166,6 +166,7 @@ def diagnosis(problem: str, seen: list[str], trace: Trace, workdir: Path) -> str
             *trace.events,
             "the end of chromium.log:",
             chromium_log(workdir),
+            f"Chromium's network log: {workdir / 'netlog.json'}",
         ]
     )
 
