@@ -148,10 +148,10 @@ async def test_other_event_loops_keep_anyio_accept(
 @pytest.mark.parametrize("anyio_backend", ASYNCIO)
 def test_known_loops() -> None:
     other_loop = cast(asyncio.AbstractEventLoop, object())
-    assert not _asyncio_accept._known_loop(other_loop)
+    assert not _asyncio_stream.known_loop(other_loop)
     loop = asyncio.new_event_loop()
     try:
-        assert _asyncio_accept._known_loop(loop)
+        assert _asyncio_stream.known_loop(loop)
     finally:
         loop.close()
 
