@@ -48,7 +48,7 @@ from ._asyncio_stream import NativeStream
 from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
 from ._messages import MessageQueue, PingWaiter
 from ._sync import FastLock, event_factory
-from ._tasks import Spawner
+from ._tasks import Spawner, Timer
 from .exceptions import ConnectionClosed, InvalidState
 from .sansio import http11
 from .sansio.events import (
@@ -135,6 +135,7 @@ class Connection:
         "_pusher",
         "_close_timer",
         "_keepalive_timer",
+        "_call_later",
         "_spawner",
         "_check_cancelled",
     )
@@ -187,9 +188,10 @@ class Connection:
         self._pusher: NativeStream | None = None
         # Without a reader task, the close timeout is a timer of the loop.
         self._close_timer: asyncio.TimerHandle | None = None
-        # On asyncio's own stream, keepalive is a timer too (see protocol.py),
-        # which starts short tasks in the spawner.
-        self._keepalive_timer: asyncio.TimerHandle | None = None
+        # Keepalive on timers, where there are (see protocol.py): it starts
+        # short tasks in the spawner.
+        self._keepalive_timer: Timer | None = None
+        self._call_later: Callable[[float, Callable[[], None]], Timer] | None = None
         self._spawner: Spawner | None = None
         self._check_cancelled: Callable[[], Awaitable[None]] = (
             anyio.lowlevel.checkpoint_if_cancelled
@@ -914,7 +916,7 @@ class Connection:
         if self._machine.state is not State.CLOSED:
             self._machine.receive_eof()
         self._reader_running = False
-        self._task_group = self._pusher = self._spawner = None
+        self._task_group = self._pusher = self._spawner = self._call_later = None
         self._cancel_close_timer()
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()

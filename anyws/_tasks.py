@@ -28,13 +28,21 @@ server's tasks catch every ``Exception`` themselves, so this is for the
 Tasks may be started from a callback of the event loop (asyncio), while the
 host task runs; after :meth:`TaskPool.close`, once the pool is empty, the
 host returns and no task can be started any more.
+
+The pool also runs timers (:meth:`TaskPool.call_later`), for keepalive
+pings: the event loop's on asyncio; on trio, which has none, a heap of
+deadlines watched by one task of the pool for all the connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import logging
+import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
@@ -44,7 +52,16 @@ from ._compat import BaseExceptionGroup, single_exception
 if TYPE_CHECKING:  # pragma: no cover
     import trio
 
-__all__ = ("Spawner", "TaskPool")
+__all__ = ("Spawner", "TaskPool", "Timer")
+
+logger = logging.getLogger("anyws.server")
+
+
+class Timer(Protocol):
+    """What :meth:`TaskPool.call_later` returns."""
+
+    def cancel(self) -> None:
+        """Do not call the callback (if it was not called yet)."""
 
 
 class TaskPool:
@@ -64,6 +81,7 @@ class TaskPool:
         "_scope_class",
         "_stop",
         "_tasks",
+        "_timers",
         "_waiter",
     )
 
@@ -81,6 +99,7 @@ class TaskPool:
         self._cancelled = False
         self._closing = False
         self._errors: list[BaseException] = []
+        self._timers: _TrioTimers | None = None
 
     # -- the host task -----------------------------------------------------------
 
@@ -103,11 +122,14 @@ class TaskPool:
         import trio
 
         self._stop = trio.Event()
+        timers = self._timers = _TrioTimers()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(timers.run, name="anyws timers")
                 task_status.started()
                 await self._stop.wait()
+                timers.stop()
         except BaseExceptionGroup as group:
             # As on asyncio: errors win over the cancellation of the host,
             # and a single one comes out as itself.
@@ -212,6 +234,21 @@ class TaskPool:
                     if other is not scope:
                         other.cancel()
 
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback()`` in ``delay`` seconds, from the event loop (or
+        the pool's timer task on trio): it must not block, and should not
+        raise (an error is logged).
+
+        Raises:
+            RuntimeError: the host is not running.
+        """
+        if self._loop is not None:
+            return self._loop.call_later(delay, _run_callback, callback)
+        if self._nursery is None:
+            raise RuntimeError("this task pool is not running")
+        assert self._timers is not None
+        return self._timers.call_later(delay, callback)
+
     def close(self) -> None:
         """Let the host return once the pool is empty (tasks may still be
         started until then)."""
@@ -219,6 +256,71 @@ class TaskPool:
             self._stop.set()
         self._closing = True
         self._wake()
+
+
+class _TrioTimer:
+    __slots__ = ("_callback",)
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._callback: Callable[[], None] | None = callback
+
+    def cancel(self) -> None:
+        self._callback = None
+
+    def _fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            _run_callback(callback)
+
+
+def _run_callback(callback: Callable[[], None]) -> None:
+    """Call a timer's callback; log what it raises (on both backends)."""
+    try:
+        callback()
+    except Exception:
+        logger.error("Error in a timer callback", exc_info=True)
+
+
+class _TrioTimers:
+    """Timers for trio: a heap of deadlines and one task that sleeps until
+    the first. A cancelled timer stays in the heap until its time."""
+
+    __slots__ = ("_count", "_heap", "_scope", "_stopped")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _TrioTimer]] = []
+        self._count = itertools.count()
+        self._scope: trio.CancelScope | None = None
+        self._stopped = False
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> _TrioTimer:
+        import trio
+
+        timer = _TrioTimer(callback)
+        when = trio.current_time() + delay
+        heapq.heappush(self._heap, (when, next(self._count), timer))
+        scope = self._scope
+        if scope is not None and when < scope.deadline:
+            scope.deadline = when  # wake the timer task earlier
+        return timer
+
+    async def run(self) -> None:
+        import trio
+
+        while not self._stopped:
+            deadline = self._heap[0][0] if self._heap else math.inf
+            with trio.CancelScope(deadline=deadline) as self._scope:
+                await trio.sleep_forever()
+            self._scope = None
+            now = trio.current_time()
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                heapq.heappop(heap)[2]._fire()
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._scope is not None:
+            self._scope.cancel()
 
 
 #: What a connection starts its tasks in: a :class:`TaskPool`, or the task

@@ -41,7 +41,7 @@ from ._messages import (
     contiguous,
     fragment_kind,
 )
-from ._tasks import Spawner
+from ._tasks import Spawner, TaskPool
 from ._types import Data, Subprotocol
 from .exceptions import ConnectionClosed
 from .sansio.datastructures import Headers
@@ -162,8 +162,13 @@ class WebSocketCommonProtocol(Connection):
         # without it, no keepalive task (nor its memory) at all.
         if self.ping_interval is None:
             return
-        if isinstance(self._stream, NativeStream):
-            # No task between pings: a timer of the loop (_keepalive_ping).
+        stream = self._stream
+        if isinstance(task_group, TaskPool):  # a server's connection
+            self._call_later = task_group.call_later
+        elif isinstance(stream, NativeStream):
+            self._call_later = stream._get_loop().call_later
+        if self._call_later is not None:
+            # No task between pings: a timer (_keepalive_ping).
             self._spawner = task_group
             self._keepalive_later(self.ping_interval, self._keepalive_ping)
         else:
@@ -451,16 +456,16 @@ class WebSocketCommonProtocol(Connection):
 
     # -- keepalive -------------------------------------------------------------
 
-    # On asyncio's own stream, keepalive runs on timers of the loop, with a
+    # A server's connections (whose task pool has timers) and clients on
+    # asyncio's own stream (the loop has) run keepalive on timers, with a
     # short task for each ping (ping() is async and may be overridden) and
     # one to fail the connection: an idle connection keeps a timer (about
     # 0.2 KiB) instead of a task (about 4 KiB). The sequence is the task's:
     # wait ping_interval, ping, wait for the pong up to ping_timeout, again.
 
     def _keepalive_later(self, delay: float, callback: Callable[[], None]) -> None:
-        stream = self._stream
-        assert isinstance(stream, NativeStream)
-        self._keepalive_timer = stream._get_loop().call_later(delay, callback)
+        assert self._call_later is not None
+        self._keepalive_timer = self._call_later(delay, callback)
 
     def _keepalive_ping(self) -> None:
         self._keepalive_timer = None
@@ -486,23 +491,31 @@ class WebSocketCommonProtocol(Connection):
         if self.ping_timeout is None:
             self._keepalive_later(self.ping_interval, self._keepalive_ping)
             return
-        self._keepalive_later(self.ping_timeout, self._keepalive_timed_out)
         assert isinstance(waiter, PingWaiter)
+        self._keepalive_later(
+            self.ping_timeout, functools.partial(self._keepalive_timed_out, waiter)
+        )
         waiter._call_on_pong(self._keepalive_pong)
 
     def _keepalive_pong(self) -> None:
-        assert self._keepalive_timer is not None and self.ping_interval is not None
-        self._keepalive_timer.cancel()
+        assert self.ping_interval is not None
+        if self._keepalive_timer is not None:  # else it expired just now
+            self._keepalive_timer.cancel()
         self._keepalive_later(self.ping_interval, self._keepalive_ping)
 
-    def _keepalive_timed_out(self) -> None:
+    def _keepalive_timed_out(self, waiter: PingWaiter) -> None:
         self._keepalive_timer = None
         assert self._spawner is not None
         self._spawner.start_soon(
-            self._keepalive_fail, name=f"anyws {self.side} keepalive"
+            self._keepalive_fail, waiter, name=f"anyws {self.side} keepalive"
         )
 
-    async def _keepalive_fail(self) -> None:
+    async def _keepalive_fail(self, waiter: PingWaiter) -> None:
+        # The pong may have been read since the timer expired (the event
+        # loop was blocked, say, with the pong waiting in the socket): then
+        # keepalive goes on (_keepalive_pong), as if it came in time.
+        if waiter.done():
+            return
         self._log_pong_timeout()
         await self._fail(1011)
 

@@ -1259,6 +1259,37 @@ async def test_keepalive_between_pings_needs_no_task(anyio_backend: str) -> None
             assert client.open
 
 
+async def test_server_keepalive_runs_on_the_pool_timers(anyio_backend: str) -> None:
+    """A server's connections ping on timers of the server's task pool, on
+    every backend and stream: no keepalive task between pings."""
+    with anyio.fail_after(TIMEOUT):
+        async with server_to_raw(ping_interval=0.05, ping_timeout=5) as (
+            server,
+            peer,
+        ):
+            for _ in range(3):
+                frame = await peer.read_frame()
+                assert frame.opcode == PING
+                await peer.send_frame(PONG, frame.data)
+            await anyio.wait_all_tasks_blocked()
+            assert not _has_keepalive(anyio_backend, "server")
+            assert server.open
+
+
+async def test_server_keepalive_timeout_fails_with_1011() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with server_to_raw(ping_interval=0.05, ping_timeout=0.05) as (
+            server,
+            peer,
+        ):
+            assert (await peer.read_frame()).opcode == PING  # never answered
+            assert await peer.read_frame() == (True, CLOSE, close_payload(1011), False)
+            assert await peer.expect_eof() == b""  # failed: no closing handshake
+            await peer.aclose()
+            await server.wait_closed()
+            assert server.close_code == 1006
+
+
 async def test_frames_sent_with_the_handshake_request_are_read() -> None:
     """A client may send frames right behind its request: the server sees the
     message and answers the ping, whichever way it reads."""

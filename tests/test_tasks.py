@@ -10,6 +10,7 @@ host waits for them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import anyio
@@ -323,3 +324,63 @@ async def test_an_error_wins_over_a_cancellation_of_the_host() -> None:
                 # The task fails before the host sees its cancellation.
                 task_group.cancel_scope.cancel()
     assert [type(exc) for exc in caught.value.exceptions] == [Stop]
+
+
+# -- timers -------------------------------------------------------------------
+
+
+async def test_timers_fire_in_order_and_may_be_cancelled() -> None:
+    pool = TaskPool()
+    fired: list[str] = []
+    done = anyio.Event()
+
+    def last() -> None:
+        fired.append("last")
+        done.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as task_group:
+            await task_group.start(pool.run)
+            pool.call_later(0.06, last)
+            pool.call_later(0.02, lambda: fired.append("first"))
+            cancelled = pool.call_later(0.01, lambda: fired.append("cancelled"))
+            cancelled.cancel()
+            # Earlier than every timer so far: wakes the timer task sooner.
+            pool.call_later(0, lambda: fired.append("at once"))
+            await done.wait()
+            pool.close()
+    assert fired == ["at once", "first", "last"]
+
+
+async def test_a_failing_timer_callback_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = TaskPool()
+    done = anyio.Event()
+
+    def failing() -> None:
+        raise RuntimeError("boom")
+
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as task_group:
+            await task_group.start(pool.run)
+            pool.call_later(0, failing)
+            pool.call_later(0.01, done.set)  # timers keep working
+            await done.wait()
+            pool.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert isinstance(errors[0].exc_info[1], RuntimeError)
+
+
+async def test_timers_need_a_running_pool() -> None:
+    pool = TaskPool()
+    with pytest.raises(RuntimeError, match="not running"):
+        pool.call_later(1, lambda: None)
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as task_group:
+            await task_group.start(pool.run)
+            pool.close()
+    with pytest.raises(RuntimeError, match="not running"):
+        pool.call_later(1, lambda: None)

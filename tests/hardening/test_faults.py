@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -176,24 +177,41 @@ async def test_half_open_connection_detected_by_keepalive() -> None:
 
 
 async def test_handler_blocking_the_loop_longer_than_ping_timeout() -> None:
-    """What happens when a handler blocks the event loop (``time.sleep``) for
+    """What happens when code blocks the event loop (``time.sleep``) for
     2.5 × ``ping_timeout`` while a keepalive ping is outstanding: the pong
-    waits in the socket buffer; once the loop runs again, the reader reads it
-    before the expired keepalive deadline is acted upon, so the connection
+    waits in the socket buffer; once the loop runs again, the pong read then
+    counts even though the keepalive deadline has passed, so the connection
     survives. (Only a peer that does not answer fails: see above.)"""
     ping_timeout = 0.2
     outcome: list[str] = []
 
+    class Blocking(WebSocketServerProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.unblocked = anyio.Event()
+
+        async def ping(self, data: Any = None) -> Any:
+            waiter = await super().ping(data)
+            if not self.unblocked.is_set():
+                # The first keepalive ping is on the wire and nothing ran
+                # since: its pong cannot have been read yet.
+                time.sleep(2.5 * ping_timeout)  # noqa: ASYNC251 - the fault
+                self.unblocked.set()
+            return waiter
+
     async def handler(ws: WebSocketServerProtocol) -> None:
-        # A keepalive ping is queued or on the wire (no event says so: poll).
-        while not ws._pings:  # noqa: ASYNC110
-            await anyio.sleep(0.001)
-        time.sleep(2.5 * ping_timeout)  # noqa: ASYNC251 - the fault under test
+        assert isinstance(ws, Blocking)
+        await ws.unblocked.wait()
         outcome.append(str(await ws.recv()))
         await ws.send("still open")
 
     async with serve(
-        handler, "127.0.0.1", 0, ping_interval=0.05, ping_timeout=ping_timeout
+        handler,
+        "127.0.0.1",
+        0,
+        ping_interval=0.05,
+        ping_timeout=ping_timeout,
+        create_protocol=Blocking,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         with anyio.fail_after(TIMEOUT):
