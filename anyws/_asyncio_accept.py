@@ -34,7 +34,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from ._asyncio_stream import NativeStream, known_loop, native_enabled
+from ._asyncio_stream import NativeStream, native_loop
 
 __all__ = ("NativeAcceptor", "native_acceptor")
 
@@ -61,13 +61,8 @@ def native_acceptor(
     for listeners that are not AnyIO's plain asyncio ones (a listener of
     another kind may do more in ``accept()`` than accept).
     """
-    if not native_enabled():
-        return None
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio
-        return None
-    if not known_loop(loop):
+    loop = native_loop()
+    if loop is None:
         return None
     from anyio._backends._asyncio import TCPSocketListener, UNIXSocketListener
 

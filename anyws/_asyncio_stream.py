@@ -52,6 +52,7 @@ __all__ = (
     "connect_native",
     "known_loop",
     "native_enabled",
+    "native_loop",
     "set_native_enabled",
 )
 
@@ -127,6 +128,18 @@ def known_loop(loop: asyncio.AbstractEventLoop) -> bool:
     )
 
 
+def native_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, if connections may be made on it natively:
+    on asyncio, without ``ANYWS_STREAM=anyio``, on a :func:`known_loop`."""
+    if not _native:
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio
+        return None
+    return loop if known_loop(loop) else None
+
+
 async def connect_native(
     host: str, port: int, *, read_limit: int, write_limit: int
 ) -> NativeStream | None:
@@ -142,14 +155,9 @@ async def connect_native(
         OSError: ``All connection attempts failed``, from the reason, as
             AnyIO's ``connect_tcp`` reports it.
     """
-    if not _native:
+    loop = native_loop()
+    if loop is None:
         return None
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio
-        return None
-    if not known_loop(loop):
-        return None  # pragma: no cover - the tests run the known loops
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -21,7 +21,7 @@ import anyio.streams.stapled
 import pytest
 from anyio._backends._asyncio import TCPSocketListener
 
-from anyws import _asyncio_accept, _asyncio_stream
+from anyws import _asyncio_stream
 from anyws._asyncio_accept import NativeAcceptor
 from anyws._asyncio_stream import NativeStream
 from anyws.client import connect, unix_connect
@@ -135,7 +135,7 @@ async def test_accept_is_native_on_asyncio_only(
 async def test_other_event_loops_keep_anyio_accept(
     monkeypatch: pytest.MonkeyPatch, anyio_accepts: list[object]
 ) -> None:
-    monkeypatch.setattr(_asyncio_accept, "known_loop", lambda loop: False)
+    monkeypatch.setattr(_asyncio_stream, "known_loop", lambda loop: False)
     with anyio.fail_after(TIMEOUT):
         async with serve(echo, "127.0.0.1", 0) as server:
             assert server._acceptor is None
