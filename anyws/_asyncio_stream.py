@@ -82,9 +82,11 @@ async def adopt(
     Only on asyncio, only for a stream nothing was read from or written to
     yet, and only when its transport can be taken over; otherwise (trio, a
     stream of another kind, ``ANYWS_STREAM=anyio``) the stream is
-    returned unchanged.
+    returned unchanged, except that AnyIO's asyncio stream is made to read
+    on demand (see :func:`_read_on_demand`).
     """
     if not _native:
+        _read_on_demand(stream)
         return stream
     try:
         loop = asyncio.get_running_loop()
@@ -171,6 +173,22 @@ async def connect_native(
     except OSError as exc:
         raise OSError("All connection attempts failed") from exc
     return stream
+
+
+def _read_on_demand(stream: anyio.abc.ByteStream) -> None:
+    """Pause the transport of a fresh AnyIO asyncio stream.
+
+    AnyIO's stock asyncio stream resumes its transport when a ``receive()``
+    must wait and pauses it when the wait ends, but a new transport starts
+    reading: bytes that arrive before the first wait (a request sent right
+    behind the connection, frames behind it) keep it reading, and a peer that
+    goes on sending then fills memory while the connection stops reading for
+    backpressure (``max_queue``). Paused from the start, it reads only when
+    asked, as it does after its first wait.
+    """
+    transport = getattr(stream, "_transport", None)
+    if _is_transport(transport) and transport.is_reading():  # type: ignore[union-attr]
+        transport.pause_reading()  # type: ignore[union-attr]
 
 
 #: What the stream uses of a transport. uvloop's transports have all of it

@@ -20,6 +20,7 @@ import anyio
 import anyio.abc
 
 from anyws import _asyncio_stream
+from anyws._asyncio_stream import _read_on_demand
 
 __all__ = (
     "CONT",
@@ -227,20 +228,6 @@ class RawPeer:
         await self.stream.aclose()
 
 
-def _read_on_demand(stream: anyio.abc.SocketStream) -> None:
-    """Let a raw peer read only when it calls ``receive()``.
-
-    AnyIO's stock asyncio stream pauses its transport after each
-    ``receive()`` that waited, but a new transport reads from the start: bytes
-    that arrive before the first wait (a fast peer's request, say) keep it
-    reading, and everything sent afterwards piles up in memory instead of
-    pushing back. Tests of flow control need the push-back.
-    """
-    transport = getattr(stream, "_transport", None)
-    if transport is not None and transport.is_reading():
-        transport.pause_reading()
-
-
 async def _client_handshake(peer: RawPeer, path: str, extra: str) -> None:
     key = base64.b64encode(os.urandom(16)).decode()
     await peer.send(upgrade_request(path, key=key, extra=extra))
@@ -255,6 +242,8 @@ async def raw_client(
 ) -> AsyncIterator[RawPeer]:
     """A raw client connected to 127.0.0.1:port, after a handshake if asked."""
     stream = await anyio.connect_tcp("127.0.0.1", port)
+    # Raw peers read only when asked: flow-control tests need the push-back
+    # (see anyws._asyncio_stream._read_on_demand).
     _read_on_demand(stream)
     peer = RawPeer(stream, mask=True)
     try:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -389,6 +390,32 @@ async def test_other_streams_are_left_alone(anyio_backend: str) -> None:
                     other = StapledObjectStream(send, receive)
                     kept = await adopt(other, read_limit=KiB, write_limit=KiB)  # type: ignore[arg-type]
                     assert kept is other  # type: ignore[comparison-overlap]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_stock_streams_read_only_when_asked() -> None:
+    """With AnyIO's stock stream chosen, ``adopt`` pauses its fresh transport:
+    bytes wait in the kernel, where they push back on the peer, until a
+    ``receive()`` asks for them."""
+    _asyncio_stream.set_native_enabled(False)
+    try:
+        with anyio.fail_after(TIMEOUT):
+            multi = await anyio.create_tcp_listener(local_host="127.0.0.1")
+            async with multi:
+                listener = cast(anyio.abc.SocketListener, multi.listeners[0])
+                port = listener.extra(anyio.abc.SocketAttribute.local_port)
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    async with await listener.accept() as accepted:
+                        transport = accepted._transport  # type: ignore[attr-defined]
+                        assert transport.is_reading()  # AnyIO's fresh stream
+                        kept = await adopt(accepted, read_limit=KiB, write_limit=KiB)
+                        assert kept is accepted
+                        assert not transport.is_reading()
+                        sock.sendall(b"asked for")
+                        assert await read_exactly(accepted, 9) == b"asked for"
+                        assert not transport.is_reading()  # paused again by AnyIO
+    finally:
+        _asyncio_stream.set_native_enabled(True)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
