@@ -18,7 +18,7 @@ import anyio.abc
 import pytest
 
 from anyws._compat import BaseExceptionGroup
-from anyws._tasks import TaskPool
+from anyws._tasks import TaskPool, _TrioTimers
 
 from .io_support import TIMEOUT
 
@@ -384,3 +384,12 @@ async def test_timers_need_a_running_pool() -> None:
             pool.close()
     with pytest.raises(RuntimeError, match="not running"):
         pool.call_later(1, lambda: None)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+async def test_trio_timers_stopped_before_they_run_return_at_once() -> None:
+    timers = _TrioTimers()
+    timers.call_later(60, lambda: None)
+    timers.stop()
+    with anyio.fail_after(TIMEOUT):
+        await timers.run()  # does not wait for the timer
