@@ -1109,6 +1109,32 @@ async def test_server_close_against_client_that_never_closes_tcp() -> None:
             assert (server.close_code, server.close_reason) == (4003, "bye")
 
 
+async def test_a_send_in_a_cancelled_scope_writes_nothing() -> None:
+    """A send checks for cancellation before it writes: in a cancelled scope
+    it raises and nothing goes out; a shield inside lets it through, and a
+    cancelled shielded scope stops it again."""
+    with anyio.fail_after(TIMEOUT):
+        async with client_to_raw() as (client, peer):
+            with anyio.CancelScope() as outer:
+                outer.cancel()
+                await client.send("never")
+                pytest.fail("the send did not raise")  # pragma: no cover
+            assert outer.cancelled_caught
+            with anyio.CancelScope() as outer:
+                outer.cancel()
+                with anyio.CancelScope(shield=True):
+                    await client.send("shielded")
+            with anyio.CancelScope(shield=True) as shielded:
+                shielded.cancel()
+                await client.send("never either")
+                pytest.fail("the send did not raise")  # pragma: no cover
+            assert shielded.cancelled_caught
+            await client.send("after")
+            assert await peer.read_frame() == (True, TEXT, b"shielded", False)
+            assert await peer.read_frame() == (True, TEXT, b"after", False)
+            assert client.open
+
+
 async def test_cancelling_a_blocked_send_aborts_the_connection(
     anyio_backend: str,
 ) -> None:
