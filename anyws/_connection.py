@@ -48,7 +48,7 @@ from anyio.streams.tls import TLSStream
 from ._asyncio_stream import NativeStream
 from ._compat import TRANSPORT_ERRORS, SideLogger, aclose_within
 from ._messages import MessageQueue, PingWaiter
-from ._sync import FastLock, event_factory
+from ._sync import EventLike, FastLock, event_factory
 from ._tasks import Spawner, Timer
 from .exceptions import ConnectionClosed, InvalidState
 from .sansio import http11
@@ -93,30 +93,36 @@ def _anyio_cancel_check() -> Callable[[], Awaitable[None]]:
         return anyio.lowlevel.checkpoint_if_cancelled
 
 
-#: The cancellation check of each event loop (see _asyncio_cancel_check).
-_CANCEL_CHECKS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, Callable[[], Awaitable[None]]
+#: What the connections of each event loop share (see _loop_helpers).
+_LOOP_HELPERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop,
+    tuple[Callable[[], EventLike], Callable[[], Awaitable[None]]],
 ] = weakref.WeakKeyDictionary()
 
 
-def _asyncio_cancel_check(
+def _loop_helpers(
     loop: asyncio.AbstractEventLoop,
-) -> Callable[[], Awaitable[None]]:
-    """The check that a send makes before it writes, for the tasks of
-    ``loop``: it raises if the task is in a cancelled AnyIO scope.
+) -> tuple[Callable[[], EventLike], Callable[[], Awaitable[None]]]:
+    """The event factory and the cancellation check of connections on
+    ``loop``'s own streams, made once per loop rather than per connection.
 
-    AnyIO's check finds the task with ``asyncio.current_task()``, which asks
-    for the running loop, a ``getpid`` system call on Python 3.11: a measured
-    35 % of the CPU per pipelined message. Given the loop, the task costs a
-    dictionary look-up; then, unless a scope around the task was cancelled,
-    the check is over. A cancelled scope is left to AnyIO's own check, which
-    delivers the cancellation. With an AnyIO that keeps its task states
-    otherwise, AnyIO's check is used as it is.
+    The check is the one a send makes before it writes: it raises if the
+    task is in a cancelled AnyIO scope. AnyIO's check finds the task with
+    ``asyncio.current_task()``, which asks for the running loop, a ``getpid``
+    system call on Python 3.11: a measured 35 % of the CPU per pipelined
+    message. Given the loop, the task costs a dictionary look-up; then,
+    unless a scope around the task was cancelled, the check is over. A
+    cancelled scope is left to AnyIO's own check, which delivers the
+    cancellation. With an AnyIO that keeps its task states otherwise,
+    AnyIO's check is used as it is.
     """
-    check = _CANCEL_CHECKS.get(loop)
-    if check is None:
-        check = _CANCEL_CHECKS[loop] = _fast_cancel_check(loop)
-    return check
+    helpers = _LOOP_HELPERS.get(loop)
+    if helpers is None:
+        helpers = _LOOP_HELPERS[loop] = (
+            event_factory(loop),
+            _fast_cancel_check(loop),
+        )
+    return helpers
 
 
 def _fast_cancel_check(
@@ -269,8 +275,9 @@ class Connection:
         self._stream = stream
         if isinstance(stream, NativeStream):
             stream.set_consumer(self._push)
-            self._messages.new_event = event_factory(stream.loop)
-            self._check_cancelled = _asyncio_cancel_check(stream._get_loop())
+            self._messages.new_event, self._check_cancelled = _loop_helpers(
+                stream._get_loop()
+            )
         elif type(stream).__module__ == "anyws._trio_stream":  # trio is there
             import trio
 
